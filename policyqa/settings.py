@@ -1,0 +1,75 @@
+"""The one place that reads the environment.
+
+``Settings.from_env()`` is called by entry points (CLI, app, eval); library code takes a
+``Settings`` argument and never reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".policyqa")  # index, embedding cache, feedback log
+    kb_dir: Path = Path("kb")
+    embedder: str = "e5-small"
+    chroma_url: str | None = None  # http://host:port of a `chroma run` server
+    llm_base_url: str | None = None  # OpenAI-compatible server; None = extractive only
+    llm_model: str = "qwen2.5-7b-instruct"
+    llm_api_key: str | None = None
+    llm_timeout: float = 20.0
+    feedback_log: Path | None = None  # default: <home>/feedback.jsonl
+    admin_password: str | None = None
+    max_question_chars: int = 500
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        home = Path(e.get("POLICYQA_HOME") or d.home)
+        fb = e.get("POLICYQA_FEEDBACK_LOG")
+        return cls(
+            home=home,
+            kb_dir=Path(e.get("POLICYQA_KB") or d.kb_dir),
+            embedder=e.get("POLICYQA_EMBEDDER") or d.embedder,
+            chroma_url=e.get("POLICYQA_CHROMA_URL") or None,
+            llm_base_url=e.get("POLICYQA_LLM_BASE_URL") or None,
+            llm_model=e.get("POLICYQA_LLM_MODEL") or d.llm_model,
+            llm_api_key=e.get("POLICYQA_LLM_API_KEY") or None,
+            llm_timeout=float(e.get("POLICYQA_LLM_TIMEOUT") or d.llm_timeout),
+            feedback_log=Path(fb) if fb else None,
+            admin_password=e.get("POLICYQA_ADMIN_PASSWORD") or None,
+            max_question_chars=int(e.get("POLICYQA_MAX_QUESTION_CHARS") or d.max_question_chars),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def index_dir(self) -> Path:
+        """The live index: a symlink switched atomically by ingest."""
+        return self.home / "index"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback_log or (self.home / "feedback.jsonl")
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url)
+
+    def __repr__(self) -> str:  # never print secrets
+        hidden = {"llm_api_key", "admin_password"}
+        parts = []
+        for k in self.__dataclass_fields__:
+            v = getattr(self, k)
+            parts.append(f"{k}={'***' if k in hidden and v else v!r}")
+        return f"Settings({', '.join(parts)})"
