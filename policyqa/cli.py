@@ -43,9 +43,10 @@ def cmd_outline(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"      专栏{c.no} {c.title}（{len(c.items) or len(d.indicators)}项）")
         print(f"  指标 {len(d.indicators)} 项：")
         for i in d.indicators:
-            rows = "；".join(
-                f"{r.scope} {r.baseline.value} → {r.target.value}" for r in i.rows
-            ) or f"{i.baseline.value} → {i.target.value}"
+            rows = (
+                "；".join(f"{r.scope} {r.baseline.value} → {r.target.value}" for r in i.rows)
+                or f"{i.baseline.value} → {i.target.value}"
+            )
             print(f"    {i.no}. {i.display_name}：{rows}（{i.attribute or '未标注'}）")
     return 0
 
