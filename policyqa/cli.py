@@ -51,6 +51,89 @@ def cmd_outline(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from policyqa.index import build_index
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    r = build_index(settings, force=args.force, progress=progress)
+    if args.json:
+        _print_json(
+            {
+                "build_id": r.build_id,
+                "path": str(r.path),
+                "skipped": r.skipped,
+                "units": r.units,
+                "embedded": r.embedded,
+                "seconds": round(r.seconds, 3),
+            }
+        )
+    return 0
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    if args.batch:
+        from pathlib import Path
+
+        from policyqa.errors import InputError
+
+        try:
+            text = Path(args.batch).read_text(encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"无法读取问题文件 {args.batch}：{e.strerror}") from e
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if not args.question:
+        from policyqa.errors import InputError
+
+        raise InputError("请给出问题，或用 --batch 文件（每行一个问题）。")
+    return [args.question]
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from policyqa.index import open_index
+    from policyqa.retrieve import search
+
+    index = open_index(settings)
+    for q in _questions(args):
+        hits = search(index, q, k=args.k, doc=args.doc, chapter=args.chapter)
+        if args.json or args.batch:
+            _print_json({"question": q, "hits": [h.to_dict() for h in hits]})
+        else:
+            print(f"问题：{q}")
+            for n, h in enumerate(hits, 1):
+                print(f"{n}. [{h.score:.3f}] {h.unit.label}\n   {h.unit.text[:120]}")
+    return 0
+
+
+def render_text(answer: Any) -> str:
+    """A readable answer with its 出处 list (the CLI's non-JSON output)."""
+    out = [answer.answer]
+    if answer.citations:
+        out.append("\n出处：")
+        for c in answer.citations:
+            out.append(f"[{c.n}] {c.label}\n    「{c.quote}」")
+    if answer.notice:
+        out.append(f"\n（{answer.notice}）")
+    return "\n".join(out)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from policyqa.answer import ask
+    from policyqa.index import open_index
+    from policyqa.llm import chat_model_from_settings
+
+    index = open_index(settings)
+    llm = chat_model_from_settings(settings) if not args.extractive else None
+    for q in _questions(args):
+        answer = ask(index, q, llm=llm)
+        if args.json or args.batch:
+            _print_json(answer.to_dict())
+        else:
+            print(render_text(answer))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="policyqa", description="政策问答：规划知识库的解析、索引、检索与问答")
     sub = p.add_subparsers(dest="command", required=True)
@@ -58,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("outline", help="打印 kb/ 中每份规划的结构")
     o.add_argument("--json", action="store_true", help="输出 JSON")
     o.set_defaults(func=cmd_outline)
+
+    i = sub.add_parser("ingest", help="解析 kb/ 并构建检索索引（输入不变时不做任何事）")
+    i.add_argument("--force", action="store_true", help="即使输入未变化也重建")
+    i.add_argument("--json", action="store_true", help="输出构建结果 JSON")
+    i.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="检索与问题最相关的规划单元")
+    s.add_argument("question", nargs="?", help="问题")
+    s.add_argument("-k", type=int, default=5, help="返回条数（默认 5）")
+    s.add_argument("--json", action="store_true", help="输出 JSON")
+    s.add_argument("--batch", metavar="FILE", help="每行一个问题；每行输出一个 JSON")
+    s.add_argument("--doc", help="只在该文档中检索")
+    s.add_argument("--chapter", type=int, help="只在该章中检索（数字）")
+    s.set_defaults(func=cmd_search)
+
+    a = sub.add_parser("ask", help="回答问题，附出处与原文引文")
+    a.add_argument("question", nargs="?", help="问题")
+    a.add_argument("--json", action="store_true", help="输出回答契约 JSON")
+    a.add_argument("--batch", metavar="FILE", help="每行一个问题；每行输出一个 JSON（模型只加载一次）")
+    a.add_argument("--extractive", action="store_true", help="即使配置了大模型也只用原文摘录")
+    a.set_defaults(func=cmd_ask)
     return p
 
 

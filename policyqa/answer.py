@@ -1,0 +1,634 @@
+"""Answers with citations: ``ask(index, question, history)`` → ``Answer``.
+
+The default answerer is extractive: every statement is a sentence of the plan (or a row of
+its indicator table read field by field), so it cannot state what the plan does not. The
+steps, each a plain function:
+
+1. ``check_input`` — empty / too long / control characters.
+2. ``resolve_followup`` — 「那2020年呢？」 + history → a standalone question (rules).
+3. ``out_of_scope`` — other provinces, other periods, small talk, instructions to the system,
+   topics whose key words the plan never uses → a refusal that says so (「本规划未涉及……」).
+4. ``search`` — hybrid retrieval (policyqa.retrieve).
+5. ``compose_*`` by question kind: indicator, 专栏, chapter/section navigation, list, free.
+6. ``finish`` — renumber citations, check the contract (markers ↔ citations, verbatim quotes).
+
+With an LLM configured (``Settings.llm_base_url``) the same evidence goes to the model
+(policyqa.llm); its answer is checked and, on any failure, the extractive answer is returned
+with ``mode = "llm-fallback:<reason>"``.
+
+Left out: answering across several plans at once in one sentence; numeric reasoning (sums,
+comparisons between indicators).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from policyqa.cite import Citations, contract_problems, renumber
+from policyqa.index import Index
+from policyqa.models import (
+    KIND_HEADING,
+    KIND_INDICATOR,
+    KIND_NOTE,
+    KIND_PARAGRAPH,
+    KIND_TABLE_HEAD,
+    Answer,
+    Hit,
+    Indicator,
+    Unit,
+)
+from policyqa.retrieve import Query, SearchTrace, analyze, normalize_question, search
+from policyqa.text import split_sentences, to_cn_number
+
+History = Sequence[dict[str, Any]]
+
+# ----------------------------------------------------------------------------- input
+
+
+def check_input(question: str, max_chars: int) -> str | None:
+    """A message for input that cannot be a question, else None."""
+    q = (question or "").strip()
+    if not q:
+        return "请输入问题。"
+    if len(q) > max_chars:
+        return f"问题太长（{len(q)} 字），请精简到 {max_chars} 字以内。"
+    if not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", q):
+        return "没有读到可以检索的文字，请用中文提问，例如「2025年森林覆盖率目标是多少？」。"
+    return None
+
+
+# ----------------------------------------------------------------------------- follow-ups
+
+RE_FOLLOWUP = re.compile(
+    r"^(那|那么|那个|这个|这|它|其|还有|另外|再|以及|和|跟)|呢[？?]?$|^(这一|该|本)(章|节|专栏|项|个指标)"
+)
+RE_YEAR = re.compile(r"(20\d\d)\s*年?")
+
+
+def _last_user(history: History) -> str | None:
+    for m in reversed(history or ()):
+        if m.get("role") == "user" and str(m.get("content", "")).strip():
+            return _text_of(m.get("content"))
+    return None
+
+
+def _last_assistant(history: History) -> str:
+    for m in reversed(history or ()):
+        if m.get("role") == "assistant":
+            return _text_of(m.get("content"))
+    return ""
+
+
+def _text_of(content: Any) -> str:
+    """Gradio 6 gives message content as a list of parts; plain strings also accepted."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content or "")
+
+
+def resolve_followup(question: str, history: History) -> str:
+    """Rewrite a follow-up into a standalone question using the last user turn.
+
+    Rules: 「这一章/该节/这个专栏」 take the chapter/section/专栏 named in the previous question
+    (or, failing that, the first one named in the previous answer); a short question that
+    starts with 那/还有… or ends with 呢 is merged into the previous question, its year
+    replacing the previous one. Anything else is returned unchanged.
+    """
+    q = question.strip()
+    prev = _last_user(history)
+    if not prev:
+        return q
+    prev = resolve_followup(prev, history[:-2]) if len(history) > 2 else prev
+    # 「这一章」「该专栏」: carry the reference over
+    for unit, pat in (
+        ("章", r"第[一二三四五六七八九十\d]{1,3}章"),
+        ("节", r"第[一二三四五六七八九十\d]{1,3}节"),
+        ("专栏", r"专栏\s*\d{1,2}"),
+    ):
+        if re.search(rf"(这一|这|该|本|此)(个)?{unit}", q):
+            m = re.search(pat, prev) or re.search(pat, _last_assistant(history))
+            if m:
+                ref = m.group(0)
+                if unit == "节":
+                    ch = re.search(r"第[一二三四五六七八九十\d]{1,3}章", prev)
+                    ref = (ch.group(0) if ch else "") + ref
+                return re.sub(rf"(这一|这|该|本|此)(个)?{unit}", ref, q)
+    content = re.sub(r"[\W_]", "", re.sub(r"^(那么|那个|那|还有|另外|再)|呢$", "", q.rstrip("？?。")))
+    if not RE_FOLLOWUP.search(q) or len(content) > 14:
+        return q
+    years = RE_YEAR.findall(q)
+    if years and RE_YEAR.search(prev):
+        return RE_YEAR.sub(f"{years[0]}年", prev, count=1)
+    return f"{prev.rstrip('？?。')}，{content}？" if content else prev
+
+
+# ----------------------------------------------------------------------------- out of scope
+
+PROVINCES = (
+    "北京 天津 河北 山西 内蒙古 辽宁 吉林 黑龙江 上海 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 重庆 "
+    "四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 新疆 台湾 香港 澳门 深圳 广州 杭州 成都 武汉"
+).split()
+RE_OTHER_PERIOD = re.compile(r"20[3-9]\d|2026|2027|2028|2029|十五五|十六五|十二五|十一五|2010|2005")
+RE_INSTRUCTION = re.compile(
+    r"忽略|无视|系统提示|提示词|system\s*prompt|ignore (all|previous|the above)|编造|捏造|虚构|假装|扮演|角色扮演|越狱|jailbreak|你的(设定|指令|规则)",
+    re.I,
+)
+RE_SMALLTALK = re.compile(
+    r"^(你好|您好|hi|hello|嗨|谢谢|多谢|再见|你是谁|你叫什么|你能做什么|早上好|晚上好|哈喽|在吗|讲个笑话|今天天气)",
+    re.I,
+)
+# words that carry no topic: a question made only of these names nothing the plan could cover
+GENERIC = set(
+    "目标 要求 措施 情况 工作 内容 多少 哪些 什么 怎么 如何 是否 有没有 规定 提出 主要 重点 方面 相关 政策 "
+    "规划 广西 生态 环境 保护 生态环境 十四五 期间 时期 计划 年 2025 2020 2021 一下 问题 具体 我们 可以 能 会 "
+    "谁 管 做 办 该 应该 需要 哪里 哪个 为什么 吗 呢 请问 告诉 说 讲 介绍 关于 有关 方面 全区 自治区 数字 数据 "
+    "标准 金额 钱 元 万元 亿元 补贴 补助 资金 多少钱 怎么办 the what is of in and for to a how which does plan".split()
+)
+
+
+def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> str | None:
+    """Why the plan cannot answer this question (a Chinese phrase for 「本规划未涉及……」), or None."""
+    t = q.normalized
+    if RE_INSTRUCTION.search(t):
+        return "对系统设定或规则的询问，也不会编造规划中没有的内容"
+    if RE_SMALLTALK.search(t.strip()):
+        return "闲聊话题"
+    other = [p for p in PROVINCES if p in t]
+    if other and "广西" not in t:
+        return f"{other[0]}等其他地区的情况"
+    m = RE_OTHER_PERIOD.search(t)
+    if m:
+        return f"{m.group(0)}等规划期（2021—2025年）以外的目标"
+    # topic coverage: the question's own topic words must occur in what was retrieved
+    if not hits:
+        return "这一问题"
+    keys = topic_words(t, index)
+    if not keys:
+        if re.search(r"[\u4e00-\u9fff]", t):
+            return None if (q.indicator_nos or q.chapter_no or q.column_no) else "这一问题"
+        return None if hits[0].score > 0.03 else "这一问题"
+    pool = "".join(h.unit.text + h.unit.label for h in hits[:5])
+    missing = [k for k in keys if k not in pool]
+    if len(missing) == len(keys) or (len(keys) >= 2 and len(missing) / len(keys) > 0.5 and _asks_amount(t)):
+        return "「" + "、".join(missing[:3]) + "」"
+    if _asks_amount(t) and re.search(r"补贴|补助|金额|多少钱|工资|价格|房价|收费", t):
+        if not re.search(r"\d+(\.\d+)?\s*(亿元|万元|元)", pool):
+            return "具体金额或补贴标准"
+    return None
+
+
+def _asks_amount(t: str) -> bool:
+    return bool(re.search(r"多少|几|金额|标准是|数额", t))
+
+
+def topic_words(text: str, index: Index) -> list[str]:
+    """The question's content words (≥ 2 characters, not generic), as the tokenizer cuts them."""
+    words = index.tokenizer.words(text)
+    return [w for w in dict.fromkeys(words) if len(w) >= 2 and w not in GENERIC and not w.isdigit()]
+
+
+# ----------------------------------------------------------------------------- composition helpers
+
+
+def _sent_tokens(index: Index, s: str) -> set[str]:
+    return set(index.tokenizer(s))
+
+
+def _idf(index: Index, token: str) -> float:
+    """IDF of a token over the first document's BM25 vocabulary (1.0 for unknown tokens)."""
+    for d, r in index.bm25.items():
+        tid = r.vocab_dict.get(token)
+        if tid is not None:
+            n = len(index.retrievable[d])
+            df = _doc_freq(r, tid)
+            return math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return 1.0
+
+
+_DF_CACHE: dict[tuple[int, int], int] = {}
+
+
+def _doc_freq(r: Any, tid: int) -> int:
+    key = (id(r), tid)
+    if key not in _DF_CACHE:
+        indptr = r.scores["indptr"]
+        _DF_CACHE[key] = int(indptr[tid + 1] - indptr[tid])
+    return _DF_CACHE[key]
+
+
+def score_sentence(index: Index, q_tokens: list[str], sentence: str) -> float:
+    toks = _sent_tokens(index, sentence)
+    return sum(_idf(index, t) for t in set(q_tokens) if t in toks)
+
+
+def _chapter_label(index: Index, doc: str, no: int) -> str:
+    ch = next(c for c in index.docs[doc].chapters if c.no == no)
+    return f"第{to_cn_number(no)}章「{ch.title}」"
+
+
+def _strip_lead(s: str) -> str:
+    return s[2:] if s.startswith("——") else s
+
+
+# ----------------------------------------------------------------------------- indicator answers
+
+
+def _is_figure(v: str | None) -> bool:
+    return v is not None and bool(re.fullmatch(r"[\d.]+", v))
+
+
+def _year(year: int, v: str | None, target: bool) -> str:
+    """「2025年目标为62.6」 for a figure, 「2025年目标“以国家下达指标为准”」 for words."""
+    head = f"{year}年目标" if target else f"{year}年"
+    if v is None:
+        return f"{head}表中未列"
+    if v == "—":
+        return f"{head}表中为“—”（未列数值）"
+    return f"{head}为{v}" if _is_figure(v) else f"{head}“{v}”"
+
+
+def indicator_statement(ind: Indicator) -> str:
+    """The row read out field by field, values exactly as printed in the table."""
+    if ind.rows:
+        parts = [
+            f"{r.scope}{_year(r.baseline.year, r.baseline.value, False)}、{_year(r.target.year, r.target.value, True)}"
+            for r in ind.rows
+        ]
+        body = f"{ind.display_name}分{len(parts)}项：" + "；".join(parts)
+    else:
+        body = (
+            f"{ind.display_name}{_year(ind.baseline.year, ind.baseline.value, False)}，"
+            f"{_year(ind.target.year, ind.target.value, True)}"
+        )
+        if ind.remark:
+            body += f"（{ind.remark}）"
+    attr = f"，属{ind.attribute}指标" if ind.attribute else "，表中未标注指标属性"
+    return body + attr
+
+
+def compose_indicator(index: Index, q: Query, hits: list[Hit], cites: Citations) -> list[str]:
+    lines: list[str] = []
+    inds = [
+        h.unit
+        for h in hits
+        if h.unit.kind == KIND_INDICATOR and h.unit.location.indicator_no in q.indicator_nos
+    ]
+    for u in inds:
+        ind = u.indicator
+        assert ind is not None
+        doc = index.docs[u.doc]
+        head = next(
+            (
+                x
+                for x in doc.units
+                if x.kind == KIND_TABLE_HEAD and x.location.column_no == u.location.column_no
+            ),
+            None,
+        )
+        ns = [cites.cite(u)]
+        if head is not None:
+            ns.append(cites.cite(head))
+        cat = f"（{ind.category}类）" if ind.category else ""
+        lines.append(
+            f"根据专栏{u.location.column_no}主要指标表{cat}，{indicator_statement(ind)}{cites.marks(*ns)}。"
+        )
+        for note in ind.notes:
+            nu = next((x for x in doc.units if x.kind == KIND_NOTE and x.title == f"注{note.marker}"), None)
+            if nu is not None:
+                lines.append(f"表注{note.marker}：{note.text.rstrip('。')}{cites.marks(cites.cite(nu))}。")
+        # the prose may state the same measure (e.g. 近岸海域优良水质比例 95.5% in 第一章)
+        key = _name_key(ind.name)
+        prose = [h.unit for h in hits if h.unit.kind == KIND_PARAGRAPH]
+        prose += [x for x in doc.units if x.kind == KIND_PARAGRAPH and x not in prose]
+        for p in prose:
+            s = next((s for s in split_sentences(p.text) if key in s and re.search(r"\d", s)), None)
+            if s:
+                clause = _clause_with(s, key)
+                lines.append(f"规划正文另述：{clause.rstrip('。；')}{cites.marks(cites.cite(p, clause))}。")
+                break
+    return lines
+
+
+def _name_key(name: str) -> str:
+    """The distinctive head of an indicator name for finding it in prose (近岸海域 …)."""
+    core = re.sub(r"^(设区城市|单位地区生产总值|地表水质量|重点)", "", name)
+    core = re.sub(r"(比例|比率|率|浓度|面积|重点工程减排量|降低)$", "", core)
+    return core[:4] if len(core) >= 4 else core
+
+
+def _clause_with(sentence: str, key: str) -> str:
+    """The comma clause(s) of a sentence that mention ``key`` (verbatim), with what follows it."""
+    parts = re.split(r"(?<=[，；])", sentence)
+    for i, p in enumerate(parts):
+        if key in p:
+            out = p
+            # keep the next clause when it carries the figure (「…比例保持90.9%以上，其中2020年达到95.5%」)
+            if i + 1 < len(parts) and re.search(r"\d", parts[i + 1]):
+                out += parts[i + 1]
+            return out.rstrip("，；")
+    return sentence
+
+
+# ----------------------------------------------------------------------------- column answers
+
+
+def compose_column(index: Index, q: Query, hits: list[Hit], cites: Citations) -> list[str]:
+    lines: list[str] = []
+    for doc in index.docs.values():
+        col = next((c for c in doc.columns if c.no == q.column_no), None)
+        if col is None:
+            continue
+        col_unit = next(u for u in doc.units if u.id == col.id)
+        if not col.items:  # the indicator table: its rows by category
+            n = cites.cite(col_unit)
+            lines.append(
+                f"专栏{col.no}为「{col.title}」，共列出{len(doc.indicators)}项指标{cites.marks(n)}："
+            )
+            rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.location.column_no == col.no]
+            cats: dict[str, list[Unit]] = {}
+            for u in rows:
+                cats.setdefault((u.indicator.category if u.indicator else None) or "其他", []).append(u)
+            for cat, us in cats.items():
+                names = "、".join(u.indicator.display_name for u in us if u.indicator)
+                lines.append(f"- {cat}：{names}{cites.marks(*(cites.cite(u) for u in us))}")
+            return lines
+        n = cites.cite(col_unit)
+        lines.append(f"专栏{col.no}为「{col.title}」，共{len(col.items)}项内容{cites.marks(n)}：")
+        for item in col.items:
+            u = index.units[item.id]
+            first = split_sentences(u.text)[0]
+            lines.append(f"- {first.rstrip('。；')}{cites.marks(cites.cite(u, first))}。")
+    return lines
+
+
+# ----------------------------------------------------------------------------- navigation
+
+
+def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
+    lines: list[str] = []
+    for doc in index.docs.values():
+        ch = next((c for c in doc.chapters if c.no == q.chapter_no), None)
+        if ch is None:
+            continue
+        head = index.units.get(ch.id)
+        if q.section_no is not None:
+            sec = next((s for s in ch.sections if s.no == q.section_no), None)
+            if sec is None:
+                continue
+            sh = index.units.get(sec.id)
+            lines.append(
+                f"第{to_cn_number(ch.no)}章第{to_cn_number(sec.no)}节为「{sec.title}」"
+                f"{cites.marks(cites.cite(sh)) if sh else ''}，主要内容："
+            )
+            for uid in sec.unit_ids:
+                u = index.units[uid]
+                s = u.lead or split_sentences(u.text)[0]
+                lines.append(f"- {_strip_lead(s).rstrip('。；')}{cites.marks(cites.cite(u, s))}。")
+            for col in doc.columns:
+                if col.chapter_no == ch.no and col.section_no == sec.no:
+                    cu = index.units[col.id]
+                    lines.append(f"- 本节附专栏{col.no}「{col.title}」{cites.marks(cites.cite(cu))}。")
+            return lines
+        lines.append(
+            f"{_chapter_label(index, doc.id, ch.no)}{cites.marks(cites.cite(head)) if head else ''}。"
+        )
+        if ch.intro_ids:
+            u = index.units[ch.intro_ids[0]]
+            s = split_sentences(u.text)[0]
+            lines.append(f"{s.rstrip('。')}{cites.marks(cites.cite(u, s))}。")
+        if ch.sections:
+            lines.append(f"本章共{len(ch.sections)}节：")
+            for sec in ch.sections:
+                sh = index.units.get(sec.id)
+                lines.append(
+                    f"- 第{to_cn_number(sec.no)}节 {sec.title}{cites.marks(cites.cite(sh)) if sh else ''}"
+                )
+        cols = [c for c in doc.columns if c.chapter_no == ch.no]
+        for col in cols:
+            cu = index.units[col.id]
+            lines.append(f"- 本章附专栏{col.no}「{col.title}」{cites.marks(cites.cite(cu))}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- free and list questions
+
+CITY_NAMES = "南宁 柳州 桂林 梧州 北海 防城港 钦州 贵港 玉林 百色 贺州 河池 来宾 崇左".split()
+RE_LIST_Q = re.compile(r"哪些|哪几|哪个|列举|包括什么|有什么|都有|分别")
+
+
+def candidate_sentences(hits: list[Hit], limit_units: int = 6) -> list[tuple[int, Unit, str]]:
+    """(hit rank, unit, sentence) for the sentences of the top hits; indicator rows whole."""
+    out = []
+    for rank, h in enumerate(hits[:limit_units]):
+        u = h.unit
+        if u.kind in (KIND_INDICATOR, KIND_HEADING, KIND_TABLE_HEAD):
+            continue
+        for s in split_sentences(u.text):
+            out.append((rank, u, s))
+    return out
+
+
+def compose_free(index: Index, q: Query, hits: list[Hit], cites: Citations, *, want: int = 4) -> list[str]:
+    """The sentences that best answer the question, most relevant first, each cited.
+
+    Score = IDF-weighted overlap of question tokens with the sentence, plus a prior for the
+    hit's rank; a bare lead phrase (「强化生物安全监管。」) brings its next sentence with it.
+    """
+    q_tokens = index.tokenizer(q.normalized)
+    is_list = bool(RE_LIST_Q.search(q.normalized))
+    asks_city = bool(re.search(r"哪些(市|城市|地方|地区)|哪几个市|哪些设区市", q.normalized))
+    cands = candidate_sentences(hits, 8 if is_list else 5)
+    scored = []
+    for i, (rank, u, s) in enumerate(cands):
+        sc = score_sentence(index, q_tokens, s) + 1.5 / (1 + rank)
+        if asks_city:
+            sc += 1.0 * sum(1 for c in CITY_NAMES if c in s)
+        if u.lead and s == u.lead:
+            sc *= 0.9
+        scored.append((sc, i, rank, u, s))
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    n_want = 6 if is_list else want
+    chosen: list[tuple[int, Unit, str]] = []
+    used: set[tuple[str, str]] = set()
+    for sc, i, _, u, s in scored:
+        if len(chosen) >= n_want or sc <= 0.5:
+            break
+        if (u.id, s) in used:
+            continue
+        text = s
+        if u.lead and s == u.lead:  # a bare topic sentence: bring the sentence that develops it
+            sents = split_sentences(u.text)
+            if len(sents) > 1:
+                text = s + sents[1]
+                used.add((u.id, sents[1]))
+        used.add((u.id, s))
+        chosen.append((i, u, text))
+    if not chosen:
+        return []
+    lines = []
+    for _, u, text in chosen:
+        n = cites.cite(u, text)
+        body = _strip_lead(text).rstrip("。；")
+        prefix = "- " if is_list else ""
+        lines.append(f"{prefix}{body}{cites.marks(n)}。")
+    return lines
+
+
+# ----------------------------------------------------------------------------- the whole answer
+
+
+def question_kind(q: Query) -> str:
+    if q.indicator_nos:
+        return "indicator"
+    if q.column_no is not None and q.content_chars <= 4:
+        return "column"
+    if q.chapter_no is not None and q.content_chars <= 2:
+        return "navigation"
+    return "free"
+
+
+def refusal(
+    question: str, reason: str, hits: list[Hit], standalone: str | None, timings: dict[str, float]
+) -> Answer:
+    near = []
+    for h in hits[:3]:
+        lab = h.unit.label
+        if lab not in near:
+            near.append(lab)
+    text = f"本规划未涉及{reason}，无法依据规划作答。"
+    if near and not reason.startswith(("对系统", "闲聊")):
+        text += "\n\n规划中相关度较高的部分：" + "；".join(f"「{x}」" for x in near) + "。"
+    if reason == "闲聊话题":
+        text = (
+            "您好！我只回答《广西生态环境保护“十四五”规划》中的内容，例如「2025年森林覆盖率目标是多少？」"
+            "「专栏8包括哪些工程？」「第七章讲什么？」。"
+        )
+    return Answer(
+        question=question,
+        answer=text,
+        answerable=False,
+        citations=(),
+        mode="refusal",
+        timings_ms=timings,
+        standalone_question=standalone,
+    )
+
+
+def ask(
+    index: Index,
+    question: str,
+    history: History = (),
+    *,
+    llm: Any = None,
+    on_token: Callable[[str], None] | None = None,
+    k: int = 8,
+) -> Answer:
+    """Answer a question from the plan. Never raises for any input string (bad input gets a
+    non-answerable ``Answer`` with ``mode="invalid"``); ``llm`` is an optional chat model."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    problem = check_input(question, index.settings.max_question_chars)
+    if problem:
+        return Answer(
+            question=question or "", answer=problem, answerable=False, mode="invalid", timings_ms={}
+        )
+    standalone = resolve_followup(question, history)
+    if llm is not None and standalone == question and history and RE_FOLLOWUP.search(question):
+        from policyqa.llm import rewrite_question
+
+        standalone = rewrite_question(question, history, llm) or standalone
+    trace = SearchTrace()
+    hits = search(index, standalone, k=k, trace=trace)
+    timings.update({f"search.{k_}": v for k_, v in trace.timings_ms.items()})
+    q = trace.query or analyze(standalone, index)
+    t1 = time.perf_counter()
+    timings["search"] = (t1 - t0) * 1000
+    reason = refusal_reason(q, standalone, index, hits)
+    if reason:
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return refusal(question, reason, hits, standalone, timings)
+
+    extractive = compose(index, q, hits)
+    timings["compose"] = (time.perf_counter() - t1) * 1000
+    if extractive is None:
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return refusal(question, "这一问题的具体内容", hits, standalone, timings)
+    text, cites = extractive
+    if not re.search(r"[\u4e00-\u9fff]", question):
+        text = "(Answer from the plan, in Chinese, with citations.)\n\n" + text
+    answer = Answer(
+        question=question,
+        answer=text,
+        answerable=True,
+        citations=cites,
+        mode="extractive",
+        timings_ms=timings,
+        standalone_question=standalone,
+    )
+    if llm is not None:
+        answer = _try_llm(index, answer, standalone, hits, llm, history, on_token)
+    timings["total"] = (time.perf_counter() - t0) * 1000
+    return replace(answer, timings_ms=timings)
+
+
+def compose(index: Index, q: Query, hits: list[Hit]) -> tuple[str, tuple] | None:
+    """The extractive answer text and its citations, or None when nothing fits."""
+    cites = Citations()
+    kind = question_kind(q)
+    lines: list[str] = []
+    if kind == "indicator":
+        lines = compose_indicator(index, q, hits, cites)
+    elif kind == "column":
+        lines = compose_column(index, q, hits, cites)
+    elif kind == "navigation":
+        lines = compose_navigation(index, q, cites)
+    if not lines:
+        lines = compose_free(index, q, hits, cites)
+    if not lines:
+        return None
+    text, final = renumber("\n".join(lines), cites.items)
+    problems = contract_problems(text, final, index.source_canon)
+    if problems:  # a bug, not a user error: never ship an answer that breaks the contract
+        raise AssertionError("; ".join(problems))
+    return text, final
+
+
+def _try_llm(
+    index: Index,
+    extractive: Answer,
+    question: str,
+    hits: list[Hit],
+    llm: Any,
+    history: History,
+    on_token: Callable[[str], None] | None,
+) -> Answer:
+    from policyqa import llm as llm_mod
+
+    try:
+        outcome = llm_mod.llm_answer(question, hits, llm, history=history, on_token=on_token)
+    except Exception as e:  # the LLM path must never take the answer down
+        return replace(
+            extractive, mode=f"llm-fallback:{type(e).__name__}", notice="大模型暂不可用，已改用原文摘录回答。"
+        )
+    ans = getattr(outcome, "answer", outcome)
+    reason = getattr(outcome, "reason", "unchecked")
+    if ans is None:
+        return replace(
+            extractive, mode=f"llm-fallback:{reason}", notice="大模型暂不可用，已改用原文摘录回答。"
+        )
+    if contract_problems(ans.answer, ans.citations, index.source_canon):
+        return replace(
+            extractive,
+            mode="llm-fallback:unchecked",
+            notice="大模型的回答未通过引用核验，已改用原文摘录回答。",
+        )
+    return replace(ans, question=extractive.question, standalone_question=question)
+
+
+def normalize_for_display(question: str) -> str:
+    return normalize_question(question)

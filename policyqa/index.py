@@ -1,0 +1,565 @@
+"""Build and open the search index: units, BM25 over jieba tokens, vectors in Chroma.
+
+Layout under ``Settings.home``::
+
+    index -> builds/<build id>     symlink, switched atomically when a build is complete
+    builds/<build id>/manifest.json  schema, source hashes, embedder, tokenizer, build time
+    builds/<build id>/units.jsonl    every unit, one JSON object a line (readable)
+    builds/<build id>/docs.json      per document: title, meta, chapters, columns, indicators
+    builds/<build id>/bm25/<doc>/    bm25s index of that document's retrievable units
+    builds/<build id>/chroma/        chromadb PersistentClient (absent with a Chroma server)
+    cache/                           passage embeddings keyed by text hash
+    ingest.lock                      one ingest at a time
+
+A failed or interrupted build leaves the previous ``index`` serving. With
+``Settings.chroma_url`` the vectors go to a Chroma server (``chroma run``) in collections named
+after the build, so several app replicas can share them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from policyqa.errors import BackendError, IndexMismatchError, IndexMissingError, PolicyQAError
+from policyqa.models import (
+    RETRIEVABLE,
+    Chapter,
+    Column,
+    ColumnItem,
+    Document,
+    Indicator,
+    Section,
+    Unit,
+)
+from policyqa.settings import Settings
+from policyqa.tokenize import Tokenizer, tokenizer_for
+
+SCHEMA_VERSION = 1
+PARSER_VERSION = "2"  # bump when the parser's output changes
+KEEP_BUILDS = 2
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# ----------------------------------------------------------------------------- documents ↔ JSON
+
+
+def document_to_dict(doc: Document) -> dict[str, Any]:
+    """A document's structure without its units (those go to units.jsonl)."""
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "meta": doc.meta,
+        "source": doc.source,
+        "sha256": doc.sha256,
+        "warnings": list(doc.warnings),
+        "chapters": [
+            {
+                "no": c.no,
+                "title": c.title,
+                "id": c.id,
+                "intro_ids": list(c.intro_ids),
+                "sections": [
+                    {"no": s.no, "title": s.title, "id": s.id, "unit_ids": list(s.unit_ids)}
+                    for s in c.sections
+                ],
+            }
+            for c in doc.chapters
+        ],
+        "columns": [
+            {
+                "no": c.no,
+                "title": c.title,
+                "id": c.id,
+                "chapter_no": c.chapter_no,
+                "section_no": c.section_no,
+                "items": [{"id": i.id, "title": i.title, "text": i.text} for i in c.items],
+            }
+            for c in doc.columns
+        ],
+        "indicators": [i.to_dict() for i in doc.indicators],
+    }
+
+
+def document_from_dict(d: dict[str, Any], units: tuple[Unit, ...]) -> Document:
+    return Document(
+        id=d["id"],
+        title=d["title"],
+        meta=d.get("meta", {}),
+        source=d.get("source", ""),
+        sha256=d.get("sha256", ""),
+        units=units,
+        chapters=tuple(
+            Chapter(
+                no=c["no"],
+                title=c["title"],
+                id=c["id"],
+                intro_ids=tuple(c.get("intro_ids", [])),
+                sections=tuple(
+                    Section(s["no"], s["title"], s["id"], tuple(s["unit_ids"])) for s in c["sections"]
+                ),
+            )
+            for c in d["chapters"]
+        ),
+        columns=tuple(
+            Column(
+                no=c["no"],
+                title=c["title"],
+                id=c["id"],
+                chapter_no=c["chapter_no"],
+                section_no=c["section_no"],
+                items=tuple(ColumnItem(i["id"], i["title"], i["text"]) for i in c["items"]),
+            )
+            for c in d["columns"]
+        ),
+        indicators=tuple(Indicator.from_dict(i) for i in d["indicators"]),
+        warnings=tuple(d.get("warnings", [])),
+    )
+
+
+def index_text(unit: Unit) -> str:
+    """What is embedded and BM25-indexed for a unit: its label's last part, then its text.
+
+    The label carries the section or 专栏 title, which the unit's own text often lacks
+    (「专栏2 … › 锅炉和炉窑整治」), and questions often name it.
+    """
+    ctx = unit.label.split(" › ")[-1]
+    if unit.indicator is not None:
+        i = unit.indicator
+        ctx = f"{i.category or ''} 指标 {i.display_name}"
+    return f"{ctx}\n{unit.text}"
+
+
+# ----------------------------------------------------------------------------- chroma
+
+
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def chroma_client(settings: Settings, build_dir: Path | None) -> Any:
+    """One chromadb client per path (or server URL) per process, as chromadb requires."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    key = settings.chroma_url or str(Path(build_dir or "").resolve() / "chroma")
+    with _CLIENTS_LOCK:
+        if key in _CLIENTS:
+            return _CLIENTS[key]
+        cs = ChromaSettings(anonymized_telemetry=False)
+        if settings.chroma_url:
+            u = urlparse(settings.chroma_url)
+            if not u.hostname:
+                raise BackendError(
+                    f"POLICYQA_CHROMA_URL 无效：{settings.chroma_url}（应形如 http://127.0.0.1:8000）"
+                )
+            try:
+                client = chromadb.HttpClient(
+                    host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=cs
+                )
+                client.heartbeat()
+            except Exception as e:  # connection refused, timeout, bad response
+                raise BackendError(
+                    f"无法连接 Chroma 服务 {settings.chroma_url}：{type(e).__name__}。请确认 `chroma run` 正在运行。"
+                ) from e
+        else:
+            client = chromadb.PersistentClient(path=key, settings=cs)
+        _CLIENTS[key] = client
+        return client
+
+
+def forget_client(settings: Settings, build_dir: Path | None) -> None:
+    key = settings.chroma_url or str(Path(build_dir or "").resolve() / "chroma")
+    with _CLIENTS_LOCK:
+        _CLIENTS.pop(key, None)
+
+
+def collection_name(build_id: str, doc_id: str) -> str:
+    return f"pq-{build_id}-{doc_id}"[:500]
+
+
+def vector_store(client: Any, name: str, embedder: Any) -> Any:
+    from langchain_chroma import Chroma
+
+    return Chroma(
+        collection_name=name,
+        embedding_function=embedder,
+        client=client,
+        collection_metadata={"hnsw:space": "cosine"},
+    )
+
+
+# ----------------------------------------------------------------------------- locking
+
+
+@contextlib.contextmanager
+def ingest_lock(home: Path, wait_s: float = 600.0) -> Iterator[None]:
+    """One ingest at a time per home: a second one waits up to ``wait_s``, then refuses."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "ingest.lock", "a+") as f:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PolicyQAError("另一个 ingest 正在进行，请稍后再试。") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- build
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build_id: str
+    path: Path
+    skipped: bool  # inputs unchanged: nothing was done
+    units: int
+    embedded: int  # passages actually embedded (cache misses)
+    seconds: float
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def inputs_hash(docs: list[Document], embedder_name: str, tok: Tokenizer, settings: Settings) -> str:
+    h = hashlib.sha256()
+    for part in (
+        f"schema={SCHEMA_VERSION}",
+        f"parser={PARSER_VERSION}",
+        f"embedder={embedder_name}",
+        f"tokenizer={tok.fingerprint}",
+        f"chroma={settings.chroma_url or 'local'}",
+    ):
+        h.update(part.encode() + b"\0")
+    for d in docs:
+        h.update(
+            f"{d.id}:{d.sha256}:{json.dumps(d.meta, sort_keys=True, ensure_ascii=False)}".encode() + b"\0"
+        )
+    return h.hexdigest()
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def live_build(settings: Settings) -> Path | None:
+    link = settings.index_dir
+    if not link.exists():
+        return None
+    return link.resolve()
+
+
+def _intact(build: Path, manifest: dict[str, Any]) -> bool:
+    if (build / ".building").exists():
+        return False
+    need = [build / "units.jsonl", build / "docs.json"]
+    need += [build / "bm25" / d["id"] / "params.index.json" for d in manifest.get("documents", [])]
+    if manifest.get("chroma", {}).get("mode") == "local":
+        need.append(build / "chroma" / "chroma.sqlite3")
+    return all(p.exists() and p.stat().st_size > 0 for p in need)
+
+
+def build_index(
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: Progress = _quiet,
+    embedder: Any = None,
+    lock_wait_s: float = 600.0,
+) -> BuildResult:
+    """Parse kb/, embed, index; switch ``home/index`` to the new build when it is complete.
+
+    Unchanged inputs (source hashes, embedder, tokenizer) do no work unless ``force``.
+    ``embedder`` overrides the one named in settings (tests pass a fake).
+    """
+    from ingest.load import load_kb
+    from policyqa.embed import CachedEmbeddings, embedder_from_name, embedder_identity
+
+    t0 = time.perf_counter()
+    home = Path(settings.home)
+    with ingest_lock(home, lock_wait_s):
+        progress("解析 kb/ …")
+        docs = load_kb(settings.kb_dir)
+        tok = tokenizer_for(Path(settings.kb_dir))
+        base = embedder if embedder is not None else embedder_from_name(settings.embedder)
+        ident = embedder_identity(base)
+        ihash = inputs_hash(docs, ident["name"], tok, settings)
+        live = live_build(settings)
+        if live is not None and not force:
+            m = read_manifest(live)
+            if m and m.get("inputs_hash") == ihash and _intact(live, m):
+                progress("输入未变化，索引已是最新。")
+                return BuildResult(
+                    m["build_id"], live, True, m["counts"]["units"], 0, time.perf_counter() - t0, m
+                )
+
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + ihash[:8]
+        builds = home / "builds"
+        final = builds / build_id
+        if final.exists():  # same second, same inputs (e.g. --force twice): make it unique
+            build_id += f"-{os.getpid()}"
+            final = builds / build_id
+        # Built in place (chromadb keeps its path open, so the folder cannot be renamed after);
+        # it only becomes live when the symlink switches to it, after the manifest is written.
+        final.mkdir(parents=True)
+        (final / ".building").write_text(str(os.getpid()))
+        collections: dict[str, str] = {}
+        try:
+            cached = CachedEmbeddings(
+                base, settings.cache_dir, progress=lambda done, total: progress(f"  向量 {done}/{total}")
+            )
+            all_units = [u for d in docs for u in d.units]
+            (final / "units.jsonl").write_text(
+                "".join(json.dumps(u.to_dict(), ensure_ascii=False) + "\n" for u in all_units),
+                encoding="utf-8",
+            )
+            (final / "docs.json").write_text(
+                json.dumps([document_to_dict(d) for d in docs], ensure_ascii=False, indent=1),
+                encoding="utf-8",
+            )
+            embedded = 0
+            client = chroma_client(settings, final)
+            for d in docs:
+                units = [u for u in d.units if u.kind in RETRIEVABLE]
+                texts = [index_text(u) for u in units]
+                progress(f"[{d.id}] BM25：{len(units)} 个单元")
+                _build_bm25(tok, texts, final / "bm25" / d.id)
+                progress(f"[{d.id}] 向量：{len(units)} 个单元（已缓存的不再计算）")
+                vectors = cached.embed_documents_np(texts)
+                embedded += cached.last_misses
+                name = collection_name(build_id, d.id)
+                collections[d.id] = name
+                _fill_collection(client, name, units, texts, vectors)
+            manifest = {
+                "schema": SCHEMA_VERSION,
+                "build_id": build_id,
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "inputs_hash": ihash,
+                "parser_version": PARSER_VERSION,
+                "documents": [
+                    {"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256} for d in docs
+                ],
+                "embedder": ident,
+                "tokenizer": {"name": "jieba-0.42.1 search mode", "fingerprint": tok.fingerprint},
+                "chroma": {
+                    "mode": "server" if settings.chroma_url else "local",
+                    "url": settings.chroma_url,
+                    "collections": collections,
+                },
+                "counts": {
+                    "units": len(all_units),
+                    "retrievable": sum(1 for u in all_units if u.kind in RETRIEVABLE),
+                    "embedded": embedded,
+                },
+            }
+            _write_atomic(final / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+            (final / ".building").unlink()
+            _switch(home, final)
+        except BaseException:
+            forget_client(settings, final)
+            if settings.chroma_url:
+                with contextlib.suppress(Exception):
+                    for name in collections.values():
+                        chroma_client(settings, None).delete_collection(name)
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        _prune(settings, keep=final)
+        secs = time.perf_counter() - t0
+        progress(
+            f"完成：{manifest['counts']['retrievable']} 个可检索单元，新计算向量 {embedded} 个，用时 {secs:.1f} 秒。"
+        )
+        return BuildResult(build_id, final, False, len(all_units), embedded, secs, manifest)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _build_bm25(tok: Tokenizer, texts: list[str], out: Path) -> None:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index([tok(t) or ["∅"] for t in texts], show_progress=False)
+    out.mkdir(parents=True, exist_ok=True)
+    retriever.save(str(out), show_progress=False)
+
+
+def _fill_collection(client: Any, name: str, units: list[Unit], texts: list[str], vectors: list) -> None:
+    """Add units with their precomputed vectors (never let chromadb embed: it would download)."""
+    with contextlib.suppress(Exception):
+        client.delete_collection(name)
+    col = client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    col.add(
+        ids=[u.id for u in units],
+        embeddings=[list(map(float, v)) for v in vectors],
+        documents=texts,
+        metadatas=[unit_metadata(u) for u in units],
+    )
+
+
+def unit_metadata(u: Unit) -> dict[str, Any]:
+    """Chroma metadata: scalar values only (None is not allowed, so absent keys are skipped)."""
+    loc = u.location.to_dict()
+    md: dict[str, Any] = {"id": u.id, "kind": u.kind, "label": u.label}
+    md.update({k: v for k, v in loc.items() if v is not None})
+    return md
+
+
+def _switch(home: Path, target: Path) -> None:
+    """Point ``home/index`` at ``target`` atomically (rename of a fresh symlink)."""
+    tmp_link = home / f".index-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp_link.unlink()
+    tmp_link.symlink_to(Path("builds") / target.name)
+    index = home / "index"
+    if index.exists() and not index.is_symlink():  # a plain directory from elsewhere
+        shutil.rmtree(index)
+    os.replace(tmp_link, index)
+
+
+def _prune(settings: Settings, keep: Path) -> None:
+    """Keep the newest builds (the previous one may still be open in a running app)."""
+    builds = Path(settings.home) / "builds"
+    old = sorted((p for p in builds.iterdir() if p.is_dir() and (p / "manifest.json").exists()), reverse=True)
+    for p in old[KEEP_BUILDS:]:
+        if p == keep:
+            continue
+        m = read_manifest(p) or {}
+        if settings.chroma_url:
+            with contextlib.suppress(Exception):
+                client = chroma_client(settings, None)
+                for name in m.get("chroma", {}).get("collections", {}).values():
+                    client.delete_collection(name)
+        shutil.rmtree(p, ignore_errors=True)
+    for marker in builds.glob("*/.building"):  # left by a killed ingest
+        try:
+            os.kill(int(marker.read_text() or 0), 0)
+        except (ValueError, ProcessLookupError, OSError):
+            shutil.rmtree(marker.parent, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- open
+
+
+@dataclass
+class Index:
+    """An opened build: documents, units, BM25 and vector stores, the embedder.
+
+    Immutable after opening; safe to share between threads (BM25 and Chroma queries are
+    read-only; jieba is guarded by a lock in ``policyqa.tokenize``).
+    """
+
+    settings: Settings
+    path: Path
+    manifest: dict[str, Any]
+    docs: dict[str, Document]
+    units: dict[str, Unit]
+    retrievable: dict[str, list[Unit]]  # per doc, in BM25 row order
+    bm25: dict[str, Any]
+    stores: dict[str, Any]  # per doc: langchain Chroma
+    embedder: Any
+    tokenizer: Tokenizer
+    source_canon: dict[str, str] = field(default_factory=dict)  # per doc, for quote checks
+
+    @property
+    def build_id(self) -> str:
+        return self.manifest["build_id"]
+
+
+def open_index(settings: Settings, embedder: Any = None) -> Index:
+    """Open the live build. Raises IndexMissingError / IndexMismatchError with what to run."""
+    import bm25s
+
+    from policyqa.embed import embedder_from_name
+    from policyqa.text import canon
+
+    path = live_build(settings)
+    if path is None or not path.exists():
+        raise IndexMissingError(f"还没有可用的索引（{settings.index_dir}）：请先运行 `policyqa ingest`。")
+    m = read_manifest(path)
+    if m is None or not _intact(path, m):
+        raise IndexMissingError(f"索引文件不完整或已损坏（{path}）：请运行 `policyqa ingest --force` 重建。")
+    if m.get("schema") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"索引格式版本为 {m.get('schema')}，当前程序需要 {SCHEMA_VERSION}：请运行 `policyqa ingest --force`。"
+        )
+    built_with = m["embedder"]["name"]
+    if embedder is None:
+        if built_with != settings.embedder:
+            raise IndexMismatchError(
+                f"索引是用向量模型 {built_with} 构建的，当前设置为 {settings.embedder}："
+                f"请运行 `policyqa ingest` 用新模型重建索引，或把 POLICYQA_EMBEDDER 设回 {built_with}。"
+            )
+        embedder = embedder_from_name(settings.embedder)
+    elif getattr(embedder, "name", built_with) != built_with:
+        raise IndexMismatchError(
+            f"索引是用 {built_with} 构建的，与查询所用的 {embedder.name} 不一致：请重新 ingest。"
+        )
+    try:
+        units_list = [
+            Unit.from_dict(json.loads(line))
+            for line in (path / "units.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        docs_raw = json.loads((path / "docs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexMissingError(f"索引文件损坏（{e}）：请运行 `policyqa ingest --force` 重建。") from e
+    units = {u.id: u for u in units_list}
+    docs: dict[str, Document] = {}
+    retrievable: dict[str, list[Unit]] = {}
+    bm25: dict[str, Any] = {}
+    stores: dict[str, Any] = {}
+    source_canon: dict[str, str] = {}
+    client = chroma_client(settings, path if not settings.chroma_url else None)
+    for d in docs_raw:
+        doc_units = tuple(u for u in units_list if u.doc == d["id"])
+        docs[d["id"]] = document_from_dict(d, doc_units)
+        retrievable[d["id"]] = [u for u in doc_units if u.kind in RETRIEVABLE]
+        try:
+            bm25[d["id"]] = bm25s.BM25.load(str(path / "bm25" / d["id"]), show_progress=False)
+        except Exception as e:
+            raise IndexMissingError(
+                f"BM25 索引损坏（{d['id']}）：请运行 `policyqa ingest --force` 重建。"
+            ) from e
+        stores[d["id"]] = vector_store(client, m["chroma"]["collections"][d["id"]], embedder)
+        source_canon[d["id"]] = canon("".join(u.text for u in doc_units))
+    return Index(
+        settings=settings,
+        path=path,
+        manifest=m,
+        docs=docs,
+        units=units,
+        retrievable=retrievable,
+        bm25=bm25,
+        stores=stores,
+        embedder=embedder,
+        tokenizer=tokenizer_for(Path(settings.kb_dir)),
+        source_canon=source_canon,
+    )

@@ -1,0 +1,303 @@
+"""Hybrid, structure-aware retrieval: BM25 + dense, fused by reciprocal rank, plus routes.
+
+``search(index, question)`` runs in plain steps you can follow:
+
+1. ``analyze``: normalise the question (traditional → simplified, artefact repair) and read
+   explicit references from it: 第X章 / 第Y节 / 专栏N / 第N项指标, and indicator names
+   (森林覆盖率 → indicator 17) when the question asks for a value or target.
+2. ``bm25_ranking`` and ``dense_ranking``: candidates from each retriever.
+3. ``fuse``: reciprocal-rank fusion (Cormack et al., 2009; k = 60).
+4. ``apply_routes``: units the question names explicitly go first; a named chapter or
+   section boosts its units.
+
+Left out: cross-encoder reranking (a ``st:`` reranker could slot in after ``fuse``) and query
+expansion.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from policyqa.index import Index
+from policyqa.models import KIND_INDICATOR, KIND_ITEM, KIND_NOTE, Hit, Unit
+from policyqa.text import cn_number, repair, to_simplified
+
+RRF_K = 60
+CANDIDATES = 40
+ROUTE_BONUS = 1.0  # above any fused score (RRF scores are ≤ 2/61)
+SCOPE_BONUS = 0.5
+
+_NUM = r"[一二三四五六七八九十两\d]{1,3}"
+RE_CHAPTER = re.compile(rf"第\s*({_NUM})\s*章")
+RE_SECTION = re.compile(rf"第\s*({_NUM})\s*节")
+RE_COLUMN = re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})")
+RE_INDICATOR_NO = re.compile(
+    rf"(?:第\s*({_NUM})\s*(?:项|个|条)?\s*指标|指标\s*(?:第\s*)?(\d{{1,2}})\s*(?:项|号)?|(\d{{1,2}})\s*号指标)"
+)
+# words that mark a question about an indicator's value, target or attribute
+RE_INDICATOR_CUE = re.compile(
+    r"指标|目标|20[12]\d|基准|约束性|预期性|多少|数值|数据|达到|达标率|比例|比率|覆盖率|保有率|利用率|治理率|浓度|减排量|降低|属性|值"
+)
+# characters of indicator names too common to identify one (「比例」「率」…)
+_GENERIC = set("比例率质量重点工程设区城市单位地区生产总值的年平均")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as retrieval sees it."""
+
+    text: str  # as asked
+    normalized: str  # simplified, repaired
+    chapter_no: int | None = None
+    section_no: int | None = None
+    column_no: int | None = None
+    indicator_nos: tuple[int, ...] = ()
+    explicit_indicator: bool = False  # 「第17项指标」 rather than a name match
+    content_chars: int = 0  # CJK/alnum characters left once references are removed
+
+
+def normalize_question(text: str) -> str:
+    t = to_simplified(text or "")
+    t = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", t)
+    return repair(t).strip()
+
+
+def _covered(name: str, q: str) -> int:
+    """How many characters of ``name`` lie in common substrings (≥ 2 chars) with ``q``."""
+    covered = [False] * len(name)
+    for i in range(len(name)):
+        for j in range(len(name), i + 1, -1):
+            if name[i:j] in q:
+                for x in range(i, j):
+                    covered[x] = True
+                break
+    return sum(1 for i, c in enumerate(covered) if c and name[i] not in _GENERIC)
+
+
+def match_indicators(q: str, index: Index) -> tuple[int, ...]:
+    """Indicator numbers whose names the question names well enough (best score wins).
+
+    Score = share of the name's distinctive characters covered by substrings shared with the
+    question. Requires ≥ 4 covered characters and ≥ 40 % coverage; ties keep all.
+    """
+    best: list[tuple[float, int]] = []
+    for doc in index.docs.values():
+        for ind in doc.indicators:
+            name = ind.name
+            core = sum(1 for c in name if c not in _GENERIC) or len(name)
+            cov = _covered(name, q)
+            if cov >= min(4, core) and cov / core >= 0.4:
+                best.append((cov / core + cov / 100, ind.no))
+    if not best:
+        return ()
+    top = max(s for s, _ in best)
+    return tuple(no for s, no in best if s >= top - 1e-9)
+
+
+def analyze(question: str, index: Index) -> Query:
+    q = normalize_question(question)
+    ch = RE_CHAPTER.search(q)
+    sec = RE_SECTION.search(q)
+    col = RE_COLUMN.search(q)
+    ind = RE_INDICATOR_NO.search(q)
+    stripped = q
+    for m in (ch, sec, col, ind):
+        if m:
+            stripped = stripped.replace(m.group(0), " ")
+    ind_nos: tuple[int, ...] = ()
+    explicit = False
+    if ind:
+        ind_nos = (cn_number(next(g for g in ind.groups() if g)),)
+        explicit = True
+    elif RE_INDICATOR_CUE.search(q) and not ch and not sec:
+        ind_nos = match_indicators(q, index)
+    content = re.sub(r"[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]", "", stripped)
+    return Query(
+        text=question,
+        normalized=q,
+        chapter_no=_num(ch),
+        section_no=_num(sec),
+        column_no=_num(col),
+        indicator_nos=ind_nos,
+        explicit_indicator=explicit,
+        content_chars=len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", content)),
+    )
+
+
+def _num(m: re.Match[str] | None) -> int | None:
+    try:
+        return cn_number(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------- rankings
+
+
+def bm25_ranking(index: Index, q: Query, docs: Iterable[str]) -> list[tuple[str, float]]:
+    tokens = index.tokenizer(q.normalized)
+    if not tokens:
+        return []
+    out: list[tuple[str, float]] = []
+    for d in docs:
+        units = index.retrievable[d]
+        r = index.bm25[d]
+        known = [t for t in tokens if t in r.vocab_dict]
+        if not known:
+            continue
+        ids, scores = r.retrieve([known], k=min(CANDIDATES, len(units)), show_progress=False, n_threads=1)
+        out += [(units[i].id, float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+    out.sort(key=lambda x: -x[1])
+    return out[:CANDIDATES]
+
+
+def query_vector(index: Index, text: str) -> list[float]:
+    e = index.embedder
+    v = e.embed_query_np(text) if hasattr(e, "embed_query_np") else np.asarray(e.embed_query(text))
+    return [float(x) for x in np.asarray(v, dtype=np.float32).ravel()]
+
+
+def dense_ranking(
+    index: Index, q: Query, docs: Iterable[str], vector: list[float] | None = None, where: dict | None = None
+) -> list[tuple[str, float]]:
+    vec = vector if vector is not None else query_vector(index, q.normalized)
+    out: list[tuple[str, float]] = []
+    for d in docs:
+        store = index.stores[d]
+        results = store._collection.query(  # noqa: SLF001 - by vector, ids only: no re-embedding
+            query_embeddings=[vec], n_results=CANDIDATES, where=where, include=["distances"]
+        )
+        out += [
+            (i, 1.0 - float(dist)) for i, dist in zip(results["ids"][0], results["distances"][0], strict=True)
+        ]
+    out.sort(key=lambda x: -x[1])
+    return out[:CANDIDATES]
+
+
+def fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal-rank fusion: score(u) = Σ 1 / (k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (uid, _) in enumerate(ranking, 1):
+            scores[uid] = scores.get(uid, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+def routed_units(index: Index, q: Query, docs: Iterable[str]) -> list[Unit]:
+    """Units the question names explicitly, in reading order."""
+    out: list[Unit] = []
+    for d in docs:
+        doc = index.docs[d]
+        if q.indicator_nos:
+            out += [
+                u
+                for u in index.retrievable[d]
+                if u.kind == KIND_INDICATOR and u.location.indicator_no in q.indicator_nos
+            ]
+        if q.column_no is not None:
+            out += [
+                u
+                for u in index.retrievable[d]
+                if u.location.column_no == q.column_no and u.kind in (KIND_ITEM, KIND_INDICATOR)
+            ]
+        if q.chapter_no is not None and q.content_chars <= 2:
+            # a navigation question (「第七章讲什么」): the chapter's intro, then each section's lead
+            ch = next((c for c in doc.chapters if c.no == q.chapter_no), None)
+            if ch is not None:
+                if q.section_no is not None:
+                    sec = next((s for s in ch.sections if s.no == q.section_no), None)
+                    ids = list(sec.unit_ids) if sec else []
+                else:
+                    ids = list(ch.intro_ids) + [s.unit_ids[0] for s in ch.sections if s.unit_ids]
+                out += [index.units[i] for i in ids if i in index.units]
+    seen: set[str] = set()
+    return [u for u in out if not (u.id in seen or seen.add(u.id))]
+
+
+def in_scope(u: Unit, q: Query) -> bool:
+    if q.chapter_no is not None and u.location.chapter_no != q.chapter_no:
+        return False
+    return q.section_no is None or q.chapter_no is None or u.location.section_no == q.section_no
+
+
+@dataclass
+class SearchTrace:
+    """What each step produced (for the benchmark and for debugging), with timings in ms."""
+
+    query: Query | None = None
+    bm25: list[tuple[str, float]] = field(default_factory=list)
+    dense: list[tuple[str, float]] = field(default_factory=list)
+    routed: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def search(
+    index: Index,
+    question: str,
+    k: int = 5,
+    *,
+    doc: str | None = None,
+    chapter: int | None = None,
+    mode: str = "hybrid",
+    trace: SearchTrace | None = None,
+) -> list[Hit]:
+    """Top-``k`` units for a question. ``mode`` is "hybrid", "bm25" or "dense" (for benchmarks).
+
+    ``doc`` and ``chapter`` restrict the candidates. An empty or unanswerable question gives [].
+    """
+    t0 = time.perf_counter()
+    trace = trace if trace is not None else SearchTrace()
+    q = analyze(question, index)
+    trace.query = q
+    docs = [doc] if doc else list(index.docs)
+    docs = [d for d in docs if d in index.docs]
+    if not q.normalized or not docs:
+        return []
+    t1 = time.perf_counter()
+    where = {"chapter_no": chapter} if chapter is not None else None
+    if mode in ("hybrid", "bm25"):
+        trace.bm25 = bm25_ranking(index, q, docs)
+    t2 = time.perf_counter()
+    if mode in ("hybrid", "dense"):
+        trace.dense = dense_ranking(index, q, docs, where=where)
+    t3 = time.perf_counter()
+    scores = fuse(trace.bm25, trace.dense)
+    sources: dict[str, set[str]] = {}
+    for name, ranking in (("bm25", trace.bm25), ("dense", trace.dense)):
+        for uid, _ in ranking:
+            sources.setdefault(uid, set()).add(name)
+    if mode == "hybrid":
+        routed = routed_units(index, q, docs)
+        trace.routed = [u.id for u in routed]
+        for rank, u in enumerate(routed):
+            scores[u.id] = ROUTE_BONUS + 1.0 / (1 + rank) * 0.1 + scores.get(u.id, 0.0) * 0.01
+            sources.setdefault(u.id, set()).add("route")
+        if q.chapter_no is not None:
+            for uid in list(scores):
+                if in_scope(index.units[uid], q):
+                    scores[uid] += SCOPE_BONUS
+        # a footnote ranks just after the indicator row it annotates, not instead of it
+        for uid in list(scores):
+            if index.units[uid].kind == KIND_NOTE and not any(
+                index.units[x].kind == KIND_INDICATOR for x in scores
+            ):
+                scores[uid] *= 0.5
+    hits = [
+        Hit(index.units[uid], s, tuple(sorted(sources.get(uid, ()))))
+        for uid, s in scores.items()
+        if chapter is None or index.units[uid].location.chapter_no == chapter
+    ]
+    hits.sort(key=lambda h: -h.score)
+    t4 = time.perf_counter()
+    trace.timings_ms.update(
+        analyze=(t1 - t0) * 1000, bm25=(t2 - t1) * 1000, dense=(t3 - t2) * 1000, fuse=(t4 - t3) * 1000
+    )
+    return hits[:k]
