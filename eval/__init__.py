@@ -1,0 +1,1 @@
+"""Evaluation of policyqa: the gold question set (``questions.jsonl``) and pure metric functions."""
