@@ -65,8 +65,9 @@ def check_input(question: str, max_chars: int) -> str | None:
 # ----------------------------------------------------------------------------- follow-ups
 
 RE_FOLLOWUP = re.compile(
-    r"^(那|那么|那个|这个|这|它|其|还有|另外|再|以及|和|跟)|呢[？?]?$|^(这一|该|本)(章|节|专栏|项|个指标)"
+    r"^(那|那么|那个|这个|这|它|其|还有|另外|再|以及|和|跟|里面|其中)|呢[？?]?$|^(这一|该|本)(章|节|专栏|项|个指标)"
 )
+RE_REF = re.compile(r"第[一二三四五六七八九十\d]{1,3}章(第[一二三四五六七八九十\d]{1,3}节)?|专栏\s*\d{1,2}")
 RE_YEAR = re.compile(r"(20\d\d)\s*年?")
 
 
@@ -118,6 +119,11 @@ def resolve_followup(question: str, history: History) -> str:
                     ch = re.search(r"第[一二三四五六七八九十\d]{1,3}章", prev)
                     ref = (ch.group(0) if ch else "") + ref
                 return re.sub(rf"(这一|这|该|本|此)(个)?{unit}", ref, q)
+    # 「那里面…」「其中…」: the previous question's chapter/section/专栏 carries over
+    if re.match(r"^(那|这)?(里面|其中|这里面|那里面)", q):
+        m = RE_REF.search(prev) or RE_REF.search(_last_assistant(history))
+        if m:
+            return m.group(0) + re.sub(r"^(那|这)?(里面|其中|这里面|那里面)", "", q)
     content = re.sub(r"[\W_]", "", re.sub(r"^(那么|那个|那|还有|另外|再)|呢$", "", q.rstrip("？?。")))
     if not RE_FOLLOWUP.search(q) or len(content) > 14:
         return q
@@ -137,6 +143,9 @@ RE_OTHER_PERIOD = re.compile(r"20[3-9]\d|2026|2027|2028|2029|十五五|十六五
 RE_INSTRUCTION = re.compile(
     r"忽略|无视|系统提示|提示词|system\s*prompt|ignore (all|previous|the above)|编造|捏造|虚构|假装|扮演|角色扮演|越狱|jailbreak|你的(设定|指令|规则)",
     re.I,
+)
+RE_CREATIVE = re.compile(
+    r"写一首|写首|作一首|作诗|写诗|写一篇|写篇|写个|编一个|编个|讲个故事|讲一个故事|翻译|写代码|帮我写|给我写"
 )
 RE_SMALLTALK = re.compile(
     r"^(你好|您好|hi|hello|嗨|谢谢|多谢|再见|你是谁|你叫什么|你能做什么|早上好|晚上好|哈喽|在吗|讲个笑话|今天天气)",
@@ -158,6 +167,8 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
         return "对系统设定或规则的询问，也不会编造规划中没有的内容"
     if RE_SMALLTALK.search(t.strip()):
         return "闲聊话题"
+    if RE_CREATIVE.search(t):
+        return "写作、翻译等创作类请求（这里只回答规划中的内容）"
     other = [p for p in PROVINCES if p in t]
     if other and "广西" not in t:
         return f"{other[0]}等其他地区的情况"
@@ -252,23 +263,22 @@ def _year(year: int, v: str | None, target: bool) -> str:
     return f"{head}为{v}" if _is_figure(v) else f"{head}“{v}”"
 
 
-def indicator_statement(ind: Indicator) -> str:
-    """The row read out field by field, values exactly as printed in the table."""
+def indicator_statements(ind: Indicator) -> list[str]:
+    """The row read out field by field, values exactly as printed; one statement per scope."""
+    attr = f"，属{ind.attribute}指标" if ind.attribute else ""
     if ind.rows:
-        parts = [
-            f"{r.scope}{_year(r.baseline.year, r.baseline.value, False)}、{_year(r.target.year, r.target.value, True)}"
+        return [
+            f"{ind.display_name}（{r.scope}）：{_year(r.baseline.year, r.baseline.value, False)}，"
+            f"{_year(r.target.year, r.target.value, True)}{attr}"
             for r in ind.rows
         ]
-        body = f"{ind.display_name}分{len(parts)}项：" + "；".join(parts)
-    else:
-        body = (
-            f"{ind.display_name}{_year(ind.baseline.year, ind.baseline.value, False)}，"
-            f"{_year(ind.target.year, ind.target.value, True)}"
-        )
-        if ind.remark:
-            body += f"（{ind.remark}）"
-    attr = f"，属{ind.attribute}指标" if ind.attribute else "，表中未标注指标属性"
-    return body + attr
+    body = (
+        f"{ind.display_name}：{_year(ind.baseline.year, ind.baseline.value, False)}，"
+        f"{_year(ind.target.year, ind.target.value, True)}"
+    )
+    if ind.remark:
+        body += f"（{ind.remark}）"
+    return [body + attr]
 
 
 def compose_indicator(index: Index, q: Query, hits: list[Hit], cites: Citations) -> list[str]:
@@ -290,35 +300,43 @@ def compose_indicator(index: Index, q: Query, hits: list[Hit], cites: Citations)
             ),
             None,
         )
+        # The row alone supports the statement; the table head (2020年 / 2025年) is named in the
+        # heading line rather than cited, so every citation is one the statement needs.
         ns = [cites.cite(u)]
-        if head is not None:
-            ns.append(cites.cite(head))
-        cat = f"（{ind.category}类）" if ind.category else ""
-        lines.append(
-            f"根据专栏{u.location.column_no}主要指标表{cat}，{indicator_statement(ind)}{cites.marks(*ns)}。"
-        )
-        for note in ind.notes:
-            nu = next((x for x in doc.units if x.kind == KIND_NOTE and x.title == f"注{note.marker}"), None)
+        cols = f"（表列：{head.text.replace(' ', '、')}）" if head is not None else ""
+        cat = f" · {ind.category}类" if ind.category else ""
+        note = "；表中未标注该项的约束性/预期性" if not ind.attribute else ""
+        lines.append(f"#### 专栏{u.location.column_no} 主要指标 · 第{ind.no}项{cat}{cols}{note}")
+        lines += [f"{st}{cites.marks(*ns)}。" for st in indicator_statements(ind)]
+        for n in ind.notes:
+            nu = next((x for x in doc.units if x.kind == KIND_NOTE and x.title == f"注{n.marker}"), None)
             if nu is not None:
-                lines.append(f"表注{note.marker}：{note.text.rstrip('。')}{cites.marks(cites.cite(nu))}。")
+                lines.append(f"表注{n.marker}：{n.text.rstrip('。')}{cites.marks(cites.cite(nu))}。")
         # the prose may state the same measure (e.g. 近岸海域优良水质比例 95.5% in 第一章)
-        key = _name_key(ind.name)
+        keys = _name_words(index, ind.name)
         prose = [h.unit for h in hits if h.unit.kind == KIND_PARAGRAPH]
         prose += [x for x in doc.units if x.kind == KIND_PARAGRAPH and x not in prose]
         for p in prose:
-            s = next((s for s in split_sentences(p.text) if key in s and re.search(r"\d", s)), None)
-            if s:
-                clause = _clause_with(s, key)
-                lines.append(f"规划正文另述：{clause.rstrip('。；')}{cites.marks(cites.cite(p, clause))}。")
+            sent = next(
+                (
+                    x
+                    for x in split_sentences(p.text)
+                    if keys and all(k in x for k in keys) and re.search(r"\d", x)
+                ),
+                None,
+            )
+            if sent:
+                clause = _clause_with(sent, keys[0])
+                lines.append(f"规划正文：{clause.rstrip('。；')}{cites.marks(cites.cite(p, clause))}。")
                 break
     return lines
 
 
-def _name_key(name: str) -> str:
-    """The distinctive head of an indicator name for finding it in prose (近岸海域 …)."""
-    core = re.sub(r"^(设区城市|单位地区生产总值|地表水质量|重点)", "", name)
-    core = re.sub(r"(比例|比率|率|浓度|面积|重点工程减排量|降低)$", "", core)
-    return core[:4] if len(core) >= 4 else core
+def _name_words(index: Index, name: str) -> list[str]:
+    """The distinctive words of an indicator name (「近岸海域」「优良」「水质」), for finding it in prose."""
+    core = re.sub(r"^(设区城市|单位地区生产总值|地表水质量)", "", name)
+    core = re.sub(r"(比例|比率|面积|重点工程减排量|降低)$", "", core)
+    return [w for w in index.tokenizer.words(core) if len(w) >= 2]
 
 
 def _clause_with(sentence: str, key: str) -> str:
@@ -357,8 +375,7 @@ def compose_column(index: Index, q: Query, hits: list[Hit], cites: Citations) ->
                 names = "、".join(u.indicator.display_name for u in us if u.indicator)
                 lines.append(f"- {cat}：{names}{cites.marks(*(cites.cite(u) for u in us))}")
             return lines
-        n = cites.cite(col_unit)
-        lines.append(f"专栏{col.no}为「{col.title}」，共{len(col.items)}项内容{cites.marks(n)}：")
+        lines.append(f"#### 专栏{col.no} {col.title}（共{len(col.items)}项）")
         for item in col.items:
             u = index.units[item.id]
             first = split_sentences(u.text)[0]
@@ -370,6 +387,7 @@ def compose_column(index: Index, q: Query, hits: list[Hit], cites: Citations) ->
 
 
 def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
+    """What a chapter or section covers: its heading, intro sentence, sections and lead phrases."""
     lines: list[str] = []
     for doc in index.docs.values():
         ch = next((c for c in doc.chapters if c.no == q.chapter_no), None)
@@ -381,37 +399,33 @@ def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
             if sec is None:
                 continue
             sh = index.units.get(sec.id)
-            lines.append(
-                f"第{to_cn_number(ch.no)}章第{to_cn_number(sec.no)}节为「{sec.title}」"
-                f"{cites.marks(cites.cite(sh)) if sh else ''}，主要内容："
-            )
+            lines.append(f"#### {_chapter_label(index, doc.id, ch.no)} › 第{to_cn_number(sec.no)}节")
+            if sh is not None:
+                lines.append(f"{sh.text}{cites.marks(cites.cite(sh))}。")
             for uid in sec.unit_ids:
                 u = index.units[uid]
-                s = u.lead or split_sentences(u.text)[0]
-                lines.append(f"- {_strip_lead(s).rstrip('。；')}{cites.marks(cites.cite(u, s))}。")
+                sent = u.lead or split_sentences(u.text)[0]
+                lines.append(f"- {_strip_lead(sent).rstrip('。；')}{cites.marks(cites.cite(u, sent))}。")
             for col in doc.columns:
                 if col.chapter_no == ch.no and col.section_no == sec.no:
                     cu = index.units[col.id]
-                    lines.append(f"- 本节附专栏{col.no}「{col.title}」{cites.marks(cites.cite(cu))}。")
+                    lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
             return lines
-        lines.append(
-            f"{_chapter_label(index, doc.id, ch.no)}{cites.marks(cites.cite(head)) if head else ''}。"
-        )
+        lines.append(f"#### {_chapter_label(index, doc.id, ch.no)}")
+        if head is not None:
+            lines.append(f"{head.text}{cites.marks(cites.cite(head))}。")
         if ch.intro_ids:
             u = index.units[ch.intro_ids[0]]
-            s = split_sentences(u.text)[0]
-            lines.append(f"{s.rstrip('。')}{cites.marks(cites.cite(u, s))}。")
-        if ch.sections:
-            lines.append(f"本章共{len(ch.sections)}节：")
-            for sec in ch.sections:
-                sh = index.units.get(sec.id)
-                lines.append(
-                    f"- 第{to_cn_number(sec.no)}节 {sec.title}{cites.marks(cites.cite(sh)) if sh else ''}"
-                )
-        cols = [c for c in doc.columns if c.chapter_no == ch.no]
-        for col in cols:
-            cu = index.units[col.id]
-            lines.append(f"- 本章附专栏{col.no}「{col.title}」{cites.marks(cites.cite(cu))}")
+            sent = split_sentences(u.text)[0]
+            lines.append(f"{sent.rstrip('。')}{cites.marks(cites.cite(u, sent))}。")
+        for sec in ch.sections:
+            sh = index.units.get(sec.id)
+            if sh is not None:
+                lines.append(f"- {sh.text}{cites.marks(cites.cite(sh))}")
+        for col in doc.columns:
+            if col.chapter_no == ch.no:
+                cu = index.units[col.id]
+                lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
     return lines
 
 
@@ -437,45 +451,76 @@ def compose_free(index: Index, q: Query, hits: list[Hit], cites: Citations, *, w
     """The sentences that best answer the question, most relevant first, each cited.
 
     Score = IDF-weighted overlap of question tokens with the sentence, plus a prior for the
-    hit's rank; a bare lead phrase (「强化生物安全监管。」) brings its next sentence with it.
+    hit's rank, plus a bonus for figures when the question asks for an amount and for city
+    names when it asks 「哪些市」. A bare lead phrase (「强化生物安全监管。」) brings the
+    sentence that develops it; a sentence is never used twice.
     """
     q_tokens = index.tokenizer(q.normalized)
     is_list = bool(RE_LIST_Q.search(q.normalized))
-    asks_city = bool(re.search(r"哪些(市|城市|地方|地区)|哪几个市|哪些设区市", q.normalized))
-    cands = candidate_sentences(hits, 8 if is_list else 5)
+    asks_city = bool(re.search(r"哪些(市|城市|地方|地区)|哪几个(市|城市)|哪些设区市", q.normalized))
+    asks_amount = _asks_amount(q.normalized)
+    cands = candidate_sentences(hits, 8)
     scored = []
-    for i, (rank, u, s) in enumerate(cands):
-        sc = score_sentence(index, q_tokens, s) + 1.5 / (1 + rank)
+    for i, (rank, u, sent) in enumerate(cands):
+        sc = score_sentence(index, q_tokens, sent) + 1.5 / (1 + rank)
         if asks_city:
-            sc += 1.0 * sum(1 for c in CITY_NAMES if c in s)
-        if u.lead and s == u.lead:
-            sc *= 0.9
-        scored.append((sc, i, rank, u, s))
+            sc += 1.0 * sum(1 for c in CITY_NAMES if c in sent)
+        if asks_amount and re.search(r"\d", sent):
+            sc += 1.5
+        scored.append((sc, i, u, sent))
     scored.sort(key=lambda x: (-x[0], x[1]))
-    n_want = 6 if is_list else want
-    chosen: list[tuple[int, Unit, str]] = []
-    used: set[tuple[str, str]] = set()
-    for sc, i, _, u, s in scored:
-        if len(chosen) >= n_want or sc <= 0.5:
-            break
-        if (u.id, s) in used:
-            continue
-        text = s
-        if u.lead and s == u.lead:  # a bare topic sentence: bring the sentence that develops it
-            sents = split_sentences(u.text)
-            if len(sents) > 1:
-                text = s + sents[1]
-                used.add((u.id, sents[1]))
-        used.add((u.id, s))
-        chosen.append((i, u, text))
-    if not chosen:
+    if not scored:
         return []
-    lines = []
-    for _, u, text in chosen:
-        n = cites.cite(u, text)
-        body = _strip_lead(text).rstrip("。；")
-        prefix = "- " if is_list else ""
-        lines.append(f"{prefix}{body}{cites.marks(n)}。")
+    top = scored[0][0]
+    n_want = 6 if is_list else want
+    lines: list[str] = []
+    used: set[str] = set()
+    for sc, _, u, sent in scored:
+        if len(lines) >= n_want or sc <= 0.5 or sc < 0.35 * top:
+            break
+        if sent in used:
+            continue
+        parts = [sent]
+        if u.lead and sent == u.lead:  # a bare topic sentence: bring the sentence that develops it
+            sents = split_sentences(u.text)
+            if len(sents) > 1 and sents[1] not in used:
+                parts.append(sents[1])
+        used.update(parts)
+        n = cites.cite(u, "".join(parts))
+        body = "".join(f"{_strip_lead(x).rstrip('。；')}{cites.marks(n)}。" for x in parts)
+        lines.append(("- " if is_list else "") + body)
+    return lines
+
+
+RE_WHERE_Q = re.compile(
+    r"(在|见|属于)?(规划)?(的)?(哪一|哪个|哪)(章|节|部分|个章节|个专栏)|在哪里(提到|讲|写)|出自哪"
+)
+
+
+def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> list[str]:
+    """「碳达峰在哪一节？」: name the place of the best hit, citing its heading and a sentence."""
+    lines: list[str] = []
+    for h in hits[:2]:
+        u = h.unit
+        loc = u.location
+        doc = index.docs[u.doc]
+        heading = None
+        if loc.column_no is not None:
+            heading = index.units.get(f"{u.doc}:col{loc.column_no}")
+        elif loc.chapter_no is not None and loc.section_no is not None:
+            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}.s{loc.section_no:02d}")
+        elif loc.chapter_no is not None:
+            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}")
+        if heading is None:
+            continue
+        if not lines:
+            lines.append(f"#### 相关内容见：{u.label}")
+        lines.append(f"{heading.text}{cites.marks(cites.cite(heading))}。")
+        sent = max(
+            split_sentences(u.text), key=lambda x: score_sentence(index, index.tokenizer(q.normalized), x)
+        )
+        lines.append(f"{_strip_lead(sent).rstrip('。；')}{cites.marks(cites.cite(u, sent))}。")
+        _ = doc
     return lines
 
 
@@ -485,6 +530,8 @@ def compose_free(index: Index, q: Query, hits: list[Hit], cites: Citations, *, w
 def question_kind(q: Query) -> str:
     if q.indicator_nos:
         return "indicator"
+    if RE_WHERE_Q.search(q.normalized) and q.chapter_no is None and q.column_no is None:
+        return "where"
     if q.column_no is not None and q.content_chars <= 4:
         return "column"
     if q.chapter_no is not None and q.content_chars <= 2:
@@ -587,6 +634,8 @@ def compose(index: Index, q: Query, hits: list[Hit]) -> tuple[str, tuple] | None
         lines = compose_column(index, q, hits, cites)
     elif kind == "navigation":
         lines = compose_navigation(index, q, cites)
+    elif kind == "where":
+        lines = compose_where(index, q, hits, cites)
     if not lines:
         lines = compose_free(index, q, hits, cites)
     if not lines:

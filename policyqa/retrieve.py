@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +68,41 @@ def normalize_question(text: str) -> str:
     return repair(t).strip()
 
 
+def load_glossary(path: Path) -> tuple[tuple[str, str], ...]:
+    """English → plan terms (``kb/glossary-en.tsv``), longest English term first."""
+    if not path.exists():
+        return ()
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            en, zh = line.split("\t", 1)
+            pairs.append((en.strip().lower(), zh.strip()))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+_GLOSSARIES: dict[Path, tuple[tuple[str, str], ...]] = {}
+
+
+def expand_english(text: str, kb_dir: Path) -> str:
+    """Append the plan's terms for English words in a mostly-Latin question.
+
+    Lets BM25 and the routes see 「森林覆盖率」 in 「What is the forest coverage target?」;
+    a question with Chinese in it is returned unchanged.
+    """
+    if len(re.findall(r"[A-Za-z]{3,}", text)) < 3:
+        return text
+    path = Path(kb_dir) / "glossary-en.tsv"
+    if path not in _GLOSSARIES:
+        _GLOSSARIES[path] = load_glossary(path)
+    low = f" {text.lower()} "
+    found = []
+    for en, zh in _GLOSSARIES[path]:
+        if re.search(rf"(?<![a-z]){re.escape(en)}(?![a-z])", low):
+            found.append(zh)
+            low = low.replace(en, " ")
+    return f"{text} {' '.join(dict.fromkeys(found))}" if found else text
+
+
 def _covered(name: str, q: str) -> int:
     """How many characters of ``name`` lie in common substrings (≥ 2 chars) with ``q``."""
     covered = [False] * len(name)
@@ -100,7 +136,7 @@ def match_indicators(q: str, index: Index) -> tuple[int, ...]:
 
 
 def analyze(question: str, index: Index) -> Query:
-    q = normalize_question(question)
+    q = expand_english(normalize_question(question), index.settings.kb_dir)
     ch = RE_CHAPTER.search(q)
     sec = RE_SECTION.search(q)
     col = RE_COLUMN.search(q)
@@ -111,22 +147,33 @@ def analyze(question: str, index: Index) -> Query:
             stripped = stripped.replace(m.group(0), " ")
     ind_nos: tuple[int, ...] = ()
     explicit = False
+    chapter_no = _num(ch)
+    if chapter_no is None and re.search(r"最后一章|末章|最后一部分", q):
+        chapter_no = max((c.no for d in index.docs.values() for c in d.chapters), default=None)
+        stripped = re.sub(r"最后一章|末章|最后一部分", " ", stripped)
     if ind:
         ind_nos = (cn_number(next(g for g in ind.groups() if g)),)
         explicit = True
-    elif RE_INDICATOR_CUE.search(q) and not ch and not sec:
+    elif RE_INDICATOR_CUE.search(q) and not ch and not sec and not _other_years(q):
         ind_nos = match_indicators(q, index)
+        if len(ind_nos) > 2:  # names several measures at once: a narrative question
+            ind_nos = ()
     content = re.sub(r"[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]", "", stripped)
     return Query(
         text=question,
         normalized=q,
-        chapter_no=_num(ch),
+        chapter_no=chapter_no,
         section_no=_num(sec),
         column_no=_num(col),
         indicator_nos=ind_nos,
         explicit_indicator=explicit,
         content_chars=len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", content)),
     )
+
+
+def _other_years(q: str) -> bool:
+    """A year other than the table's 2020 / 2025 (「比2015年下降」): not a table question."""
+    return any(y not in ("2020", "2025") for y in re.findall(r"(?<!\d)(20\d\d|19\d\d)(?!\d)", q))
 
 
 def _num(m: re.Match[str] | None) -> int | None:

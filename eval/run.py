@@ -1,0 +1,306 @@
+"""``python -m eval``: run the gold questions through the system and the naive baseline.
+
+Writes ``eval/reports/<date>-<git sha>.md`` (every metric for both systems, overall and by
+question type, then the failures) and a PNG chart beside it. ``--gate`` runs the dev split
+only, skips the baseline and the report, and exits 1 when a metric falls below its threshold
+in ``eval/thresholds.json`` (thresholds only move up).
+
+Everything goes through the functions the app uses: ``policyqa.answer.ask`` and
+``policyqa.retrieve.search``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import aggregate, score_question
+
+HERE = Path(__file__).resolve().parent
+QUESTIONS = HERE / "questions.jsonl"
+THRESHOLDS = HERE / "thresholds.json"
+REPORTS = HERE / "reports"
+
+# metrics where higher is better, in report order; (name, label)
+METRICS = [
+    ("hit@1", "hit@1"),
+    ("hit@5", "hit@5"),
+    ("mrr", "MRR"),
+    ("key_fact_accuracy", "关键事实"),
+    ("citation_recall", "引用召回"),
+    ("citation_precision", "引用精确"),
+    ("location_accuracy", "出处位置"),
+    ("first_citation_accuracy", "首条出处位置"),
+    ("quote_validity", "引文逐字"),
+    ("refusal_accuracy", "越界拒答"),
+    ("false_refusal_rate", "误拒率(越低越好)"),
+    ("latency_p50_ms", "延迟p50(ms)"),
+    ("latency_p95_ms", "延迟p95(ms)"),
+]
+
+
+def load_questions(split: str) -> list[dict[str, Any]]:
+    qs = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q for q in qs if split == "all" or q["split"] == split]
+
+
+def run_system(index: Any, questions: list[dict[str, Any]], llm: Any = None) -> list[dict[str, Any]]:
+    """Ask every question (with its history) and score it. Returns rows with the answer kept."""
+    from policyqa.answer import ask
+    from policyqa.retrieve import search
+
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        ans = ask(index, q["question"], q.get("history") or [], llm=llm)
+        latency = (time.perf_counter() - t0) * 1000
+        a = ans.to_dict()
+        standalone = ans.standalone_question or q["question"]
+        hits = search(index, standalone, k=5)
+        row = score_question(q, a, [h.unit.location.to_dict() for h in hits], latency, index.source_canon)
+        row["_answer"] = a
+        row["_question"] = q
+        rows.append(row)
+    return rows
+
+
+def run_baseline(
+    baseline: Any, questions: list[dict[str, Any]], source_canon: dict[str, str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        a = baseline.ask(q["question"])
+        latency = (time.perf_counter() - t0) * 1000
+        ranked = [c.location.to_dict() for c, _ in baseline.search(q["question"], k=5)]
+        row = score_question(q, a, ranked, latency, source_canon)
+        row["_answer"] = a
+        row["_question"] = q
+        rows.append(row)
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.1f}" if v > 1.5 else f"{v:.3f}"
+    return str(v)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=HERE
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "nogit"
+
+
+def failures(rows: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for r in rows:
+        q, a = r["_question"], r["_answer"]
+        bad = []
+        if q["answerable"]:
+            if r.get("refused"):
+                bad.append("误拒")
+            else:
+                if not r.get("key_fact"):
+                    bad.append("缺关键事实")
+                if not r.get("location_ok"):
+                    bad.append("出处位置不对")
+            if r.get("hit1") is False:
+                bad.append("检索首位不对")
+            c = r.get("citation") or {}
+            if c and not c.get("refusal") and c.get("recall") is not None and c["recall"] < 1:
+                bad.append(f"引用召回{c['recall']:.2f}")
+        elif not r.get("refused"):
+            bad.append("越界未拒答")
+        if r.get("quotes_total") and r.get("quotes_valid") != r.get("quotes_total"):
+            bad.append("引文不逐字")
+        if not bad:
+            continue
+        got = a["answer"].replace("\n", " ")[:160]
+        labels = "；".join(c["label"] for c in a.get("citations", [])[:3])
+        out.append(
+            f"| {q['id']} | {q['type']} | {q['question']} | {json.dumps(q['key_facts'], ensure_ascii=False)} "
+            f"{json.dumps(q['gold'], ensure_ascii=False)} | {got} ⟨{labels}⟩ | {'、'.join(bad)} |"
+        )
+    return out
+
+
+def write_report(
+    ours: dict[str, Any],
+    base: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    out_dir: Path,
+) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{date.today().isoformat()}-{meta['sha']}"
+    md = out_dir / f"{stem}.md"
+    png = out_dir / f"{stem}.png"
+    lines = [
+        f"# 评测报告 {stem}",
+        "",
+        f"- 划分：{meta['split']}（{ours['overall']['n']} 题）；回答方式：{meta['answerer']}；向量模型：{meta['embedder']}",
+        f"- 引用支持判定：{meta['judge']}",
+        f"- 索引：{meta['build_id']}；运行用时 {meta['seconds']:.1f} 秒",
+        "",
+        "## 总体（本系统 vs 朴素基线）",
+        "",
+        "| 指标 | 本系统 | 朴素基线 |",
+        "|---|---|---|",
+    ]
+    for key, label in METRICS:
+        b = base["overall"].get(key) if base else None
+        lines.append(f"| {label} | {_fmt(ours['overall'].get(key))} | {_fmt(b)} |")
+    lines += ["", "## 按题型", ""]
+    keys = [
+        "hit@1",
+        "key_fact_accuracy",
+        "citation_recall",
+        "citation_precision",
+        "location_accuracy",
+        "refusal_accuracy",
+        "false_refusal_rate",
+    ]
+    lines.append("| 题型 | n | " + " | ".join(f"{k}（本/基）" for k in keys) + " |")
+    lines.append("|---|---|" + "---|" * len(keys))
+    for t, tab in ours["by_type"].items():
+        bt = base["by_type"].get(t, {}) if base else {}
+        cells = [f"{_fmt(tab.get(k))} / {_fmt(bt.get(k))}" for k in keys]
+        lines.append(f"| {t} | {tab['n']} | " + " | ".join(cells) + " |")
+    fails = failures(rows)
+    lines += ["", f"## 本系统未通过的题（{len(fails)}）", ""]
+    if fails:
+        lines += [
+            "| id | 题型 | 问题 | 期望（关键事实、位置） | 实际回答 ⟨出处⟩ | 问题 |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += fails
+    lines += ["", f"![按题型的指标]({png.name})", ""]
+    md.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        chart(ours, base, png)
+    except Exception as e:  # a missing font or matplotlib must not lose the report
+        print(f"图表未生成：{e}", file=sys.stderr)
+    return md
+
+
+def chart(ours: dict[str, Any], base: dict[str, Any] | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = [t for t in ours["by_type"] if t != "out_of_scope"]
+    keys = [("hit@1", "hit@1"), ("key_fact_accuracy", "key facts"), ("location_accuracy", "location")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4.5), sharey=True)
+    width = 0.38
+    for ax, (k, title) in zip(axes, keys, strict=True):
+        xs = range(len(types))
+        ov = [ours["by_type"][t].get(k) or 0 for t in types]
+        ax.bar([x - width / 2 for x in xs], ov, width, label="policyqa")
+        if base:
+            bv = [base["by_type"].get(t, {}).get(k) or 0 for t in types]
+            ax.bar([x + width / 2 for x in xs], bv, width, label="naive RAG")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(types, rotation=45, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def gate(ours: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    """Metrics below their threshold (lower-is-better metrics end in _rate and are capped)."""
+    bad = []
+    for k, t in thresholds.items():
+        v = ours["overall"].get(k)
+        if v is None:
+            bad.append(f"{k}: 无数值")
+        elif k.endswith("_rate") and v > t:
+            bad.append(f"{k} = {v:.3f} > {t}")
+        elif not k.endswith("_rate") and v < t:
+            bad.append(f"{k} = {v:.3f} < {t}")
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval", description="评测：金标问题集，本系统与朴素基线对照")
+    p.add_argument("--split", choices=["dev", "test", "all"], default="test")
+    p.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", help="不跑朴素基线")
+    p.add_argument("--baseline", dest="baseline", action="store_true", default=True)
+    p.add_argument(
+        "--gate", action="store_true", help="CI 门槛：dev 划分、不跑基线、不写报告，低于阈值则退出码 1"
+    )
+    p.add_argument("--out", type=Path, default=REPORTS)
+    p.add_argument("--json", action="store_true", help="把总体指标以 JSON 打印到标准输出")
+    args = p.parse_args(argv)
+
+    from policyqa.index import open_index
+    from policyqa.settings import Settings
+
+    settings = Settings.from_env()
+    index = open_index(settings)
+    llm = None
+    if args.answerer == "llm":
+        from policyqa.llm import chat_model_from_settings
+
+        llm = chat_model_from_settings(settings)
+        if llm is None:
+            print("未配置大模型（POLICYQA_LLM_BASE_URL），无法以 llm 方式评测。", file=sys.stderr)
+            return 2
+    split = "dev" if args.gate else args.split
+    questions = load_questions(split)
+    t0 = time.perf_counter()
+    rows = run_system(index, questions, llm)
+    ours = aggregate(rows)
+    if args.gate:
+        thresholds = json.loads(THRESHOLDS.read_text(encoding="utf-8"))["metrics"]
+        bad = gate(ours, thresholds)
+        print(json.dumps(ours["overall"], ensure_ascii=False, indent=1))
+        if bad:
+            print("评测门槛未通过：" + "；".join(bad), file=sys.stderr)
+            return 1
+        print("评测门槛通过。")
+        return 0
+    base = None
+    if args.baseline:
+        from eval.baseline import build_baseline
+
+        baseline = build_baseline(list(index.docs.values()), index.embedder, settings.cache_dir)
+        base = aggregate(run_baseline(baseline, questions, index.source_canon))
+    meta = {
+        "split": split,
+        "answerer": args.answerer,
+        "embedder": index.manifest["embedder"]["name"],
+        "build_id": index.build_id,
+        "judge": "确定性规则（eval/metrics.py supports：数字全部出现在引文中，且≥60%的字二元组出现在引文中）",
+        "sha": git_sha(),
+        "seconds": time.perf_counter() - t0,
+    }
+    md = write_report(ours, base, rows, meta, args.out)
+    if args.json:
+        print(
+            json.dumps(
+                {"ours": ours["overall"], "baseline": base["overall"] if base else None}, ensure_ascii=False
+            )
+        )
+    else:
+        for key, label in METRICS:
+            b = _fmt(base["overall"].get(key)) if base else "—"
+            print(f"{label:>16}  本系统 {_fmt(ours['overall'].get(key)):>8}   基线 {b:>8}")
+    print(f"报告：{md}")
+    return 0
