@@ -198,9 +198,23 @@ def _asks_amount(t: str) -> bool:
 
 
 def topic_words(text: str, index: Index) -> list[str]:
-    """The question's content words (≥ 2 characters, not generic), as the tokenizer cuts them."""
+    """The question's content words (≥ 2 characters, not generic), as the tokenizer cuts them.
+
+    Latin words count only when the plan uses them (PM2.5, VOCs) or they are written as an
+    acronym (GDP): ordinary English words cannot be looked up in a Chinese text.
+    """
     words = index.tokenizer.words(text)
-    return [w for w in dict.fromkeys(words) if len(w) >= 2 and w not in GENERIC and not w.isdigit()]
+    if "vocab" not in index.memo:
+        index.memo["vocab"] = frozenset().union(*(r.vocab_dict.keys() for r in index.bm25.values()))
+    vocab = index.memo["vocab"]
+    out = []
+    for w in dict.fromkeys(words):
+        if len(w) < 2 or w in GENERIC or w.isdigit():
+            continue
+        if re.fullmatch(r"[a-z0-9.\-]+", w) and w not in vocab and not re.search(rf"\b{re.escape(w.upper())}\b", text):
+            continue
+        out.append(w)
+    return out
 
 
 # ----------------------------------------------------------------------------- composition helpers
@@ -607,7 +621,7 @@ def ask(
         return refusal(question, "这一问题的具体内容", hits, standalone, timings)
     text, cites = extractive
     if not re.search(r"[\u4e00-\u9fff]", question):
-        text = "(Answer from the plan, in Chinese, with citations.)\n\n" + text
+        text = "#### Answer from the plan (in Chinese), with citations\n" + text
     answer = Answer(
         question=question,
         answer=text,

@@ -487,6 +487,7 @@ class Index:
     embedder: Any
     tokenizer: Tokenizer
     source_canon: dict[str, str] = field(default_factory=dict)  # per doc, for quote checks
+    memo: dict[Any, Any] = field(default_factory=dict)  # derived data filled lazily (token sets, IDF)
 
     @property
     def build_id(self) -> str:

@@ -16,6 +16,7 @@ expansion.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable
@@ -26,12 +27,15 @@ import numpy as np
 
 from policyqa.index import Index
 from policyqa.models import KIND_INDICATOR, KIND_ITEM, KIND_NOTE, Hit, Unit
-from policyqa.text import cn_number, repair, to_simplified
+from policyqa.text import cn_number, repair, split_sentences, to_simplified
 
 RRF_K = 60
+BM25_WEIGHT = 1.0  # relative to dense; chosen on the dev split by eval/bench_retrieval.py
 CANDIDATES = 40
-ROUTE_BONUS = 1.0  # above any fused score (RRF scores are ≤ 2/61)
-SCOPE_BONUS = 0.5
+SENTENCE_WEIGHT = 1.0  # best-sentence coverage vs normalised fused score; chosen on the dev split
+RERANK = 20
+ROUTE_BONUS = 10.0  # above any fused + reranked score (each ≤ 1 + SENTENCE_WEIGHT)
+SCOPE_BONUS = 3.0
 
 _NUM = r"[一二三四五六七八九十两\d]{1,3}"
 RE_CHAPTER = re.compile(rf"第\s*({_NUM})\s*章")
@@ -68,38 +72,51 @@ def normalize_question(text: str) -> str:
     return repair(t).strip()
 
 
-def load_glossary(path: Path) -> tuple[tuple[str, str], ...]:
-    """English → plan terms (``kb/glossary-en.tsv``), longest English term first."""
+def load_terms(path: Path) -> tuple[tuple[str, str], ...]:
+    """A term table (``kb/glossary-en.tsv``, ``kb/synonyms.tsv``): (asked, plan terms), longest first."""
     if not path.exists():
         return ()
     pairs = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#") and "\t" in line:
-            en, zh = line.split("\t", 1)
-            pairs.append((en.strip().lower(), zh.strip()))
+            asked, plan = line.split("\t", 1)
+            pairs.append((asked.strip().lower(), plan.strip()))
     return tuple(sorted(pairs, key=lambda p: -len(p[0])))
 
 
-_GLOSSARIES: dict[Path, tuple[tuple[str, str], ...]] = {}
+_TERMS: dict[Path, tuple[tuple[str, str], ...]] = {}
+
+
+def _terms(path: Path) -> tuple[tuple[str, str], ...]:
+    if path not in _TERMS:
+        _TERMS[path] = load_terms(path)
+    return _TERMS[path]
 
 
 def expand_english(text: str, kb_dir: Path) -> str:
-    """Append the plan's terms for English words in a mostly-Latin question.
+    """Append the plan's terms for English words in a question with ≥ 3 English words.
 
-    Lets BM25 and the routes see 「森林覆盖率」 in 「What is the forest coverage target?」;
-    a question with Chinese in it is returned unchanged.
+    Lets BM25 and the routes see 「森林覆盖率」 in 「What is the forest coverage target?」.
     """
     if len(re.findall(r"[A-Za-z]{3,}", text)) < 3:
         return text
-    path = Path(kb_dir) / "glossary-en.tsv"
-    if path not in _GLOSSARIES:
-        _GLOSSARIES[path] = load_glossary(path)
     low = f" {text.lower()} "
     found = []
-    for en, zh in _GLOSSARIES[path]:
+    for en, zh in _terms(Path(kb_dir) / "glossary-en.tsv"):
         if re.search(rf"(?<![a-z]){re.escape(en)}(?![a-z])", low):
             found.append(zh)
             low = low.replace(en, " ")
+    return f"{text} {' '.join(dict.fromkeys(found))}" if found else text
+
+
+def expand_colloquial(text: str, kb_dir: Path) -> str:
+    """Append the plan's terms for everyday words (「臭水沟」 → 黑臭水体) found in the question."""
+    found = []
+    rest = text
+    for word, plan in _terms(Path(kb_dir) / "synonyms.tsv"):
+        if word in rest and plan not in text:
+            found.append(plan)
+            rest = rest.replace(word, " ")
     return f"{text} {' '.join(dict.fromkeys(found))}" if found else text
 
 
@@ -136,7 +153,8 @@ def match_indicators(q: str, index: Index) -> tuple[int, ...]:
 
 
 def analyze(question: str, index: Index) -> Query:
-    q = expand_english(normalize_question(question), index.settings.kb_dir)
+    kb = index.settings.kb_dir
+    q = expand_colloquial(expand_english(normalize_question(question), kb), kb)
     ch = RE_CHAPTER.search(q)
     sec = RE_SECTION.search(q)
     col = RE_COLUMN.search(q)
@@ -226,13 +244,50 @@ def dense_ranking(
     return out[:CANDIDATES]
 
 
-def fuse(*rankings: list[tuple[str, float]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: score(u) = Σ 1 / (k + rank), rank from 1."""
+def fuse(*rankings: list[tuple[str, float]], k: int = RRF_K, weights: tuple[float, ...] = ()) -> dict[str, float]:
+    """Reciprocal-rank fusion: score(u) = Σ w_r / (k + rank_r(u)), rank from 1, w_r = 1 by default."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        w = weights[i] if i < len(weights) else 1.0
         for rank, (uid, _) in enumerate(ranking, 1):
-            scores[uid] = scores.get(uid, 0.0) + 1.0 / (k + rank)
+            scores[uid] = scores.get(uid, 0.0) + w / (k + rank)
     return scores
+
+
+# ----------------------------------------------------------------------------- sentence coverage
+
+
+def idf(index: Index, token: str) -> float:
+    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum)."""
+    key = ("idf", token)
+    if key not in index.memo:
+        n = sum(len(v) for v in index.retrievable.values())
+        df = 0
+        for d, r in index.bm25.items():
+            tid = r.vocab_dict.get(token)
+            if tid is not None:
+                indptr = r.scores["indptr"]
+                df += int(indptr[tid + 1] - indptr[tid])
+        index.memo[key] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return index.memo[key]
+
+
+def sentence_tokens(index: Index, unit: Unit) -> list[tuple[str, frozenset[str]]]:
+    """The unit's sentences with their token sets (computed once per unit)."""
+    key = ("sents", unit.id)
+    if key not in index.memo:
+        index.memo[key] = [(s, frozenset(index.tokenizer(s))) for s in split_sentences(unit.text)]
+    return index.memo[key]
+
+
+def coverage(index: Index, q_tokens: Iterable[str], unit: Unit) -> float:
+    """Share of the question's IDF mass found in the unit's single best sentence (0–1)."""
+    weights = {t: idf(index, t) for t in set(q_tokens)}
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    sents = sentence_tokens(index, unit) or [(unit.text, frozenset(index.tokenizer(unit.text)))]
+    return max(sum(w for t, w in weights.items() if t in toks) for _, toks in sents) / total
 
 
 # ----------------------------------------------------------------------------- routes
@@ -316,7 +371,16 @@ def search(
     if mode in ("hybrid", "dense"):
         trace.dense = dense_ranking(index, q, docs, where=where)
     t3 = time.perf_counter()
-    scores = fuse(trace.bm25, trace.dense)
+    scores = fuse(trace.bm25, trace.dense, weights=(BM25_WEIGHT, 1.0))
+    if mode == "hybrid" and scores:
+        # Rerank the fused candidates by their best single sentence: the plan's paragraphs are
+        # long and multi-topic, and the sentence that answers is what matters.
+        q_tokens = index.tokenizer(q.normalized)
+        top = max(scores.values())
+        scores = {
+            uid: s / top + SENTENCE_WEIGHT * coverage(index, q_tokens, index.units[uid])
+            for uid, s in sorted(scores.items(), key=lambda x: -x[1])[:RERANK]
+        }
     sources: dict[str, set[str]] = {}
     for name, ranking in (("bm25", trace.bm25), ("dense", trace.dense)):
         for uid, _ in ranking:

@@ -16,7 +16,7 @@ CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _WIDE = CJK + r"\u3000-\u303f\uff00-\uffef\u2014\u2018\u2019\u201c\u201d\u2460-\u2473\u2160-\u217f"
 _SPACE_NEXT_TO_WIDE = re.compile(rf"(?<=[{_WIDE}])[ \u00a0\u3000]+|[ \u00a0\u3000]+(?=[{_WIDE}])")
 _TAGS = re.compile(r"</?p\s*>", re.I)
-_PM = re.compile(r"PM\s*_?\s*\{?\s*(2\.5|10)\s*\}?")
+_PM = re.compile(r"PM\s*_?\s*\{?\s*(2\.5|10)(?:\s*\})?")
 _O3 = re.compile(r"(?<![A-Za-z])O\s*_?\{?3\}?(?![0-9])")
 _SUPER_MARK = re.compile(r"\s*\^\s*([①②③④⑤⑥⑦⑧⑨⑩])")
 _CUBE = re.compile(r"m\s+³")
