@@ -22,7 +22,6 @@ comparisons between indicators).
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from policyqa.models import (
     Indicator,
     Unit,
 )
-from policyqa.retrieve import Query, SearchTrace, analyze, normalize_question, search
+from policyqa.retrieve import Query, SearchTrace, analyze, idf, normalize_question, search, sentence_tokens
 from policyqa.text import split_sentences, to_cn_number
 
 History = Sequence[dict[str, Any]]
@@ -119,6 +118,15 @@ def resolve_followup(question: str, history: History) -> str:
                     ch = re.search(r"第[一二三四五六七八九十\d]{1,3}章", prev)
                     ref = (ch.group(0) if ch else "") + ref
                 return re.sub(rf"(这一|这|该|本|此)(个)?{unit}", ref, q)
+    # 「第三节具体说了什么？」 after a question about a chapter: that chapter's section
+    if re.search(r"第[一二三四五六七八九十\d]{1,3}节", q) and not re.search(
+        r"第[一二三四五六七八九十\d]{1,3}章", q
+    ):
+        m = re.search(r"第[一二三四五六七八九十\d]{1,3}章", prev) or re.search(
+            r"第[一二三四五六七八九十\d]{1,3}章", _last_assistant(history)
+        )
+        if m:
+            return m.group(0) + q
     # 「那里面…」「其中…」: the previous question's chapter/section/专栏 carries over
     if re.match(r"^(那|这)?(里面|其中|这里面|那里面)", q):
         m = RE_REF.search(prev) or RE_REF.search(_last_assistant(history))
@@ -145,7 +153,11 @@ RE_INSTRUCTION = re.compile(
     re.I,
 )
 RE_CREATIVE = re.compile(
-    r"写一首|写首|作一首|作诗|写诗|写一篇|写篇|写个|编一个|编个|讲个故事|讲一个故事|翻译|写代码|帮我写|给我写"
+    r"写一首|写首|作一首|作诗|写诗|写一篇|写篇|写个|写一个|编一个|编个|讲个故事|讲一个故事|翻译|写代码|代码|编程|python|java|帮我写|给我写",
+    re.I,
+)
+RE_WEATHER = re.compile(
+    r"天气(怎么样|如何|预报|好不好)|会不会下雨|下不下雨|气温(多少|几度)|几度|weather", re.I
 )
 RE_SMALLTALK = re.compile(
     r"^(你好|您好|hi|hello|嗨|谢谢|多谢|再见|你是谁|你叫什么|你能做什么|早上好|晚上好|哈喽|在吗|讲个笑话|今天天气)",
@@ -168,7 +180,14 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     if RE_SMALLTALK.search(t.strip()):
         return "闲聊话题"
     if RE_CREATIVE.search(t):
-        return "写作、翻译等创作类请求（这里只回答规划中的内容）"
+        return "写作、编程、翻译等请求（这里只回答规划中的内容）"
+    if RE_WEATHER.search(t):
+        return "天气预报"
+    missing_years = [y for y in re.findall(r"(?<!\d)((?:19|20)\d\d)(?!\d)", t) if y not in plan_years(index)]
+    if missing_years:
+        return f"{missing_years[0]}年的情况（规划中没有这一年份的数据或目标）"
+    if _is_english(question) and t == normalize_question(question):
+        return "这一问题（问题中没有规划涉及的术语）"
     other = [p for p in PROVINCES if p in t]
     if other and "广西" not in t:
         return f"{other[0]}等其他地区的情况"
@@ -187,10 +206,31 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     missing = [k for k in keys if k not in pool]
     if len(missing) == len(keys) or (len(keys) >= 2 and len(missing) / len(keys) > 0.5 and _asks_amount(t)):
         return "「" + "、".join(missing[:3]) + "」"
-    if _asks_amount(t) and re.search(r"补贴|补助|金额|多少钱|工资|价格|房价|收费", t):
-        if not re.search(r"\d+(\.\d+)?\s*(亿元|万元|元)", pool):
+    if _asks_amount(t) and re.search(r"补贴|补助|金额|多少钱|工资|价格|房价|收费|投资|资金|经费|预算", t):
+        # an amount of money must stand in one sentence with the question's own topic words
+        money_words = set("补贴 补助 金额 多少钱 工资 价格 收费 投资 资金 经费 预算 亿元 万元".split())
+        need = [k for k in keys if k not in money_words]
+        ok = any(
+            re.search(r"\d+(\.\d+)?\s*(亿元|万元|元)", s_) and all(k in s_ for k in need)
+            for h in hits[:5]
+            for s_ in split_sentences(h.unit.text)
+        )
+        if not ok:
             return "具体金额或补贴标准"
     return None
+
+
+def plan_years(index: Index) -> frozenset[str]:
+    """Every year the plan's text mentions (「2015年」「2035年」…)."""
+    if "years" not in index.memo:
+        index.memo["years"] = frozenset(
+            y for src in index.source_canon.values() for y in re.findall(r"(?<!\d)((?:19|20)\d\d)(?!\d)", src)
+        )
+    return index.memo["years"]
+
+
+def _is_english(question: str) -> bool:
+    return not re.search(r"[\u4e00-\u9fff]", question) and len(re.findall(r"[A-Za-z]{3,}", question)) >= 3
 
 
 def _asks_amount(t: str) -> bool:
@@ -211,7 +251,11 @@ def topic_words(text: str, index: Index) -> list[str]:
     for w in dict.fromkeys(words):
         if len(w) < 2 or w in GENERIC or w.isdigit():
             continue
-        if re.fullmatch(r"[a-z0-9.\-]+", w) and w not in vocab and not re.search(rf"\b{re.escape(w.upper())}\b", text):
+        if (
+            re.fullmatch(r"[a-z0-9.\-]+", w)
+            and w not in vocab
+            and not re.search(rf"\b{re.escape(w.upper())}\b", text)
+        ):
             continue
         out.append(w)
     return out
@@ -220,35 +264,12 @@ def topic_words(text: str, index: Index) -> list[str]:
 # ----------------------------------------------------------------------------- composition helpers
 
 
-def _sent_tokens(index: Index, s: str) -> set[str]:
-    return set(index.tokenizer(s))
-
-
-def _idf(index: Index, token: str) -> float:
-    """IDF of a token over the first document's BM25 vocabulary (1.0 for unknown tokens)."""
-    for d, r in index.bm25.items():
-        tid = r.vocab_dict.get(token)
-        if tid is not None:
-            n = len(index.retrievable[d])
-            df = _doc_freq(r, tid)
-            return math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return 1.0
-
-
-_DF_CACHE: dict[tuple[int, int], int] = {}
-
-
-def _doc_freq(r: Any, tid: int) -> int:
-    key = (id(r), tid)
-    if key not in _DF_CACHE:
-        indptr = r.scores["indptr"]
-        _DF_CACHE[key] = int(indptr[tid + 1] - indptr[tid])
-    return _DF_CACHE[key]
-
-
-def score_sentence(index: Index, q_tokens: list[str], sentence: str) -> float:
-    toks = _sent_tokens(index, sentence)
-    return sum(_idf(index, t) for t in set(q_tokens) if t in toks)
+def score_sentence(
+    index: Index, q_tokens: list[str], sentence: str, toks: frozenset[str] | None = None
+) -> float:
+    """IDF mass of the question tokens found in the sentence."""
+    toks = toks if toks is not None else frozenset(index.tokenizer(sentence))
+    return sum(idf(index, t) for t in set(q_tokens) if t in toks)
 
 
 def _chapter_label(index: Index, doc: str, no: int) -> str:
@@ -449,15 +470,17 @@ CITY_NAMES = "南宁 柳州 桂林 梧州 北海 防城港 钦州 贵港 玉林 
 RE_LIST_Q = re.compile(r"哪些|哪几|哪个|列举|包括什么|有什么|都有|分别")
 
 
-def candidate_sentences(hits: list[Hit], limit_units: int = 6) -> list[tuple[int, Unit, str]]:
-    """(hit rank, unit, sentence) for the sentences of the top hits; indicator rows whole."""
+def candidate_sentences(
+    index: Index, hits: list[Hit], limit_units: int = 6
+) -> list[tuple[int, Unit, str, frozenset]]:
+    """(hit rank, unit, sentence, tokens) for the sentences of the top hits (not table rows)."""
     out = []
     for rank, h in enumerate(hits[:limit_units]):
         u = h.unit
         if u.kind in (KIND_INDICATOR, KIND_HEADING, KIND_TABLE_HEAD):
             continue
-        for s in split_sentences(u.text):
-            out.append((rank, u, s))
+        for sent, toks in sentence_tokens(index, u):
+            out.append((rank, u, sent, toks))
     return out
 
 
@@ -473,10 +496,10 @@ def compose_free(index: Index, q: Query, hits: list[Hit], cites: Citations, *, w
     is_list = bool(RE_LIST_Q.search(q.normalized))
     asks_city = bool(re.search(r"哪些(市|城市|地方|地区)|哪几个(市|城市)|哪些设区市", q.normalized))
     asks_amount = _asks_amount(q.normalized)
-    cands = candidate_sentences(hits, 8)
+    cands = candidate_sentences(index, hits, 8)
     scored = []
-    for i, (rank, u, sent) in enumerate(cands):
-        sc = score_sentence(index, q_tokens, sent) + 1.5 / (1 + rank)
+    for i, (rank, u, sent, toks) in enumerate(cands):
+        sc = score_sentence(index, q_tokens, sent, toks) + 1.5 / (1 + rank)
         if asks_city:
             sc += 1.0 * sum(1 for c in CITY_NAMES if c in sent)
         if asks_amount and re.search(r"\d", sent):

@@ -41,6 +41,10 @@ _NUM = r"[一二三四五六七八九十两\d]{1,3}"
 RE_CHAPTER = re.compile(rf"第\s*({_NUM})\s*章")
 RE_SECTION = re.compile(rf"第\s*({_NUM})\s*节")
 RE_COLUMN = re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})")
+RE_EN_CHAPTER = re.compile(r"\bchapter\s+(\d{1,2})\b", re.I)
+RE_EN_SECTION = re.compile(r"\bsection\s+(\d{1,2})\b", re.I)
+RE_EN_COLUMN = re.compile(r"\b(?:column|box)\s+(\d{1,2})\b", re.I)
+RE_EN_INDICATOR = re.compile(r"\bindicator\s+(?:no\.?\s*)?(\d{1,2})\b", re.I)
 RE_INDICATOR_NO = re.compile(
     rf"(?:第\s*({_NUM})\s*(?:项|个|条)?\s*指标|指标\s*(?:第\s*)?(\d{{1,2}})\s*(?:项|号)?|(\d{{1,2}})\s*号指标)"
 )
@@ -135,8 +139,9 @@ def _covered(name: str, q: str) -> int:
 def match_indicators(q: str, index: Index) -> tuple[int, ...]:
     """Indicator numbers whose names the question names well enough (best score wins).
 
-    Score = share of the name's distinctive characters covered by substrings shared with the
-    question. Requires ≥ 4 covered characters and ≥ 40 % coverage; ties keep all.
+    Score = the number of the name's distinctive characters covered by substrings shared with
+    the question (share of the name breaks ties). Requires ≥ 4 covered characters and ≥ 40 %
+    coverage; ties keep all.
     """
     best: list[tuple[float, int]] = []
     for doc in index.docs.values():
@@ -145,7 +150,7 @@ def match_indicators(q: str, index: Index) -> tuple[int, ...]:
             core = sum(1 for c in name if c not in _GENERIC) or len(name)
             cov = _covered(name, q)
             if cov >= min(4, core) and cov / core >= 0.4:
-                best.append((cov / core + cov / 100, ind.no))
+                best.append((cov + cov / core / 100, ind.no))  # most covered characters, then share
     if not best:
         return ()
     top = max(s for s, _ in best)
@@ -155,10 +160,12 @@ def match_indicators(q: str, index: Index) -> tuple[int, ...]:
 def analyze(question: str, index: Index) -> Query:
     kb = index.settings.kb_dir
     q = expand_colloquial(expand_english(normalize_question(question), kb), kb)
-    ch = RE_CHAPTER.search(q)
-    sec = RE_SECTION.search(q)
-    col = RE_COLUMN.search(q)
-    ind = RE_INDICATOR_NO.search(q)
+    ch = RE_CHAPTER.search(q) or RE_EN_CHAPTER.search(q)
+    sec = RE_SECTION.search(q) or RE_EN_SECTION.search(q)
+    col = RE_COLUMN.search(q) or RE_EN_COLUMN.search(q)
+    if col and len(RE_COLUMN.findall(q)) > 1:  # 「专栏2至专栏9」: a range, not one 专栏
+        col = None
+    ind = RE_INDICATOR_NO.search(q) or RE_EN_INDICATOR.search(q)
     stripped = q
     for m in (ch, sec, col, ind):
         if m:
@@ -166,6 +173,12 @@ def analyze(question: str, index: Index) -> Query:
     ind_nos: tuple[int, ...] = ()
     explicit = False
     chapter_no = _num(ch)
+    section_no = _num(sec)
+    if chapter_no is None and section_no is None:
+        named = section_named(q, index)
+        if named:
+            chapter_no, section_no = named
+            stripped = stripped.replace(index_section_title(index, *named), " ")
     if chapter_no is None and re.search(r"最后一章|末章|最后一部分", q):
         chapter_no = max((c.no for d in index.docs.values() for c in d.chapters), default=None)
         stripped = re.sub(r"最后一章|末章|最后一部分", " ", stripped)
@@ -181,12 +194,33 @@ def analyze(question: str, index: Index) -> Query:
         text=question,
         normalized=q,
         chapter_no=chapter_no,
-        section_no=_num(sec),
+        section_no=section_no,
         column_no=_num(col),
         indicator_nos=ind_nos,
         explicit_indicator=explicit,
         content_chars=len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", content)),
     )
+
+
+def section_named(q: str, index: Index) -> tuple[int, int] | None:
+    """(chapter, section) whose whole title (≥ 4 characters) the question contains, if exactly one."""
+    found = [
+        (c.no, s.no)
+        for d in index.docs.values()
+        for c in d.chapters
+        for s in c.sections
+        if len(s.title) >= 4 and s.title in q
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def index_section_title(index: Index, chapter_no: int, section_no: int) -> str:
+    for d in index.docs.values():
+        for c in d.chapters:
+            for s in c.sections:
+                if (c.no, s.no) == (chapter_no, section_no):
+                    return s.title
+    return ""
 
 
 def _other_years(q: str) -> bool:
@@ -244,7 +278,9 @@ def dense_ranking(
     return out[:CANDIDATES]
 
 
-def fuse(*rankings: list[tuple[str, float]], k: int = RRF_K, weights: tuple[float, ...] = ()) -> dict[str, float]:
+def fuse(
+    *rankings: list[tuple[str, float]], k: int = RRF_K, weights: tuple[float, ...] = ()
+) -> dict[str, float]:
     """Reciprocal-rank fusion: score(u) = Σ w_r / (k + rank_r(u)), rank from 1, w_r = 1 by default."""
     scores: dict[str, float] = {}
     for i, ranking in enumerate(rankings):
@@ -263,7 +299,7 @@ def idf(index: Index, token: str) -> float:
     if key not in index.memo:
         n = sum(len(v) for v in index.retrievable.values())
         df = 0
-        for d, r in index.bm25.items():
+        for r in index.bm25.values():
             tid = r.vocab_dict.get(token)
             if tid is not None:
                 indptr = r.scores["indptr"]
