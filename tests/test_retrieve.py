@@ -1,0 +1,93 @@
+"""Hybrid retrieval: fusion checked against RRF by hand, routes, filters, other scripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from policyqa.index import Index
+from policyqa.retrieve import analyze, fuse, search
+from tests.indexes import shared_index
+
+
+@pytest.fixture(scope="module")
+def index() -> Index:
+    return shared_index("hash")
+
+
+@pytest.fixture(scope="module")
+def e5() -> Index:
+    return shared_index("e5-small")
+
+
+def test_fuse_matches_rrf_by_hand() -> None:
+    bm25 = [("a", 9.0), ("b", 5.0), ("c", 1.0)]
+    dense = [("c", 0.9), ("a", 0.8)]
+    got = fuse(bm25, dense, k=60)
+    want = {"a": 1 / 61 + 1 / 62, "b": 1 / 62, "c": 1 / 63 + 1 / 61}
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v)
+    weighted = fuse(bm25, dense, k=60, weights=(2.0, 1.0))
+    assert weighted["b"] == pytest.approx(2 / 62)
+
+
+def test_indicator_name_routes_to_the_row(index: Index) -> None:
+    hits = search(index, "2025年森林覆盖率目标是多少？")
+    assert hits[0].unit.id == "gx-eco-14th:ind17"
+    assert "route" in hits[0].sources
+    assert search(index, "第18项指标")[0].unit.location.indicator_no == 18
+
+
+def test_narrative_question_is_not_forced_onto_an_indicator(index: Index) -> None:
+    q = analyze("化学需氧量、氨氮、二氧化硫、氮氧化物排放量比2015年分别下降了多少？", index)
+    assert q.indicator_nos == ()
+
+
+def test_column_and_section_references(index: Index) -> None:
+    hits = search(index, "专栏3", k=10)
+    assert hits and all(h.unit.location.column_no == 3 for h in hits[:7])
+    hits = search(index, "第五章第三节讲什么？", k=3)
+    assert all((h.unit.location.chapter_no, h.unit.location.section_no) == (5, 3) for h in hits)
+    q = analyze("规划的基本原则有哪几条？", index)
+    assert (q.chapter_no, q.section_no) == (2, 2)
+
+
+def test_filters(index: Index) -> None:
+    hits = search(index, "污染防治", k=8, chapter=6)
+    assert hits and all(h.unit.location.chapter_no == 6 for h in hits)
+    assert search(index, "污染防治", doc="no-such-doc") == []
+    assert search(index, "   ") == []
+
+
+def test_traditional_is_normalised(index: Index) -> None:
+    assert analyze("森林覆蓋率的目標", index).normalized.startswith("森林覆盖率的目标")
+    assert search(index, "廣西森林覆蓋率2025年的目標是多少？")[0].unit.id == "gx-eco-14th:ind17"
+
+
+def test_english_question_finds_the_chinese_unit(e5: Index) -> None:
+    hits = search(e5, "What is Guangxi's forest coverage target for 2025?")
+    assert hits[0].unit.id == "gx-eco-14th:ind17"
+    hits = search(e5, "Which cities run zero-waste city pilots?", k=5)
+    assert any("无废城市" in h.unit.text for h in hits)
+
+
+def test_sentence_rerank_finds_the_figure(e5: Index) -> None:
+    hits = search(e5, "医疗废物集中处置能力是每天多少吨？", k=1)
+    assert "141.52" in hits[0].unit.text
+
+
+def test_hit_json_shape(index: Index) -> None:
+    d = search(index, "森林覆盖率")[0].to_dict()
+    assert set(d) == {"id", "score", "label", "location", "text"}
+    assert set(d["location"]) == {
+        "doc",
+        "chapter_no",
+        "chapter",
+        "section_no",
+        "section",
+        "column_no",
+        "column",
+        "indicator_no",
+        "indicator",
+    }
+    assert d["location"]["indicator_no"] == 17 and isinstance(d["location"]["column_no"], int)
