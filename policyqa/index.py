@@ -243,20 +243,30 @@ class BuildResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def inputs_hash(docs: list[Document], embedder_name: str, tok: Tokenizer, settings: Settings) -> str:
+def inputs_hash(kb_dir: Path, embedder_name: str, settings: Settings) -> str:
+    """Everything a build depends on, from the input files' bytes (no parsing, no model).
+
+    Plan files and their metadata, the tokenizer's dictionary and stopwords, the embedder's
+    name, the schema and parser versions and where the vectors go.
+    """
+    from ingest.load import plan_files
+    from policyqa.tokenize import tokenizer_fingerprint
+
+    kb_dir = Path(kb_dir)
     h = hashlib.sha256()
     for part in (
         f"schema={SCHEMA_VERSION}",
         f"parser={PARSER_VERSION}",
         f"embedder={embedder_name}",
-        f"tokenizer={tok.fingerprint}",
+        f"tokenizer={tokenizer_fingerprint(kb_dir / 'dict.txt', kb_dir / 'stopwords.txt')}",
         f"chroma={settings.chroma_url or 'local'}",
     ):
         h.update(part.encode() + b"\0")
-    for d in docs:
-        h.update(
-            f"{d.id}:{d.sha256}:{json.dumps(d.meta, sort_keys=True, ensure_ascii=False)}".encode() + b"\0"
-        )
+    for f in plan_files(kb_dir):
+        meta = f.with_suffix(".meta.json")
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+        if meta.exists():
+            h.update(hashlib.sha256(meta.read_bytes()).digest())
     return h.hexdigest()
 
 
@@ -303,12 +313,8 @@ def build_index(
     t0 = time.perf_counter()
     home = Path(settings.home)
     with ingest_lock(home, lock_wait_s):
-        progress("解析 kb/ …")
-        docs = load_kb(settings.kb_dir)
-        tok = tokenizer_for(Path(settings.kb_dir))
-        base = embedder if embedder is not None else embedder_from_name(settings.embedder)
-        ident = embedder_identity(base)
-        ihash = inputs_hash(docs, ident["name"], tok, settings)
+        name = getattr(embedder, "name", None) or settings.embedder
+        ihash = inputs_hash(settings.kb_dir, name, settings)
         live = live_build(settings)
         if live is not None and not force:
             m = read_manifest(live)
@@ -317,6 +323,11 @@ def build_index(
                 return BuildResult(
                     m["build_id"], live, True, m["counts"]["units"], 0, time.perf_counter() - t0, m
                 )
+        progress("解析 kb/ …")
+        docs = load_kb(settings.kb_dir)
+        tok = tokenizer_for(Path(settings.kb_dir))
+        base = embedder if embedder is not None else embedder_from_name(settings.embedder)
+        ident = embedder_identity(base)
 
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + ihash[:8]
         builds = home / "builds"

@@ -42,11 +42,7 @@ class Tokenizer:
     @property
     def fingerprint(self) -> str:
         """A hash of the dictionary and stopwords, recorded in the index manifest."""
-        h = hashlib.sha256(b"jieba-0.42.1/search/v1")
-        for p in (self.dict_path, self.stopwords_path):
-            if p and Path(p).exists():
-                h.update(Path(p).read_bytes())
-        return h.hexdigest()[:16]
+        return tokenizer_fingerprint(self.dict_path, self.stopwords_path)
 
     def words(self, text: str) -> list[str]:
         """Precise-mode words (no sub-words), stopwords and punctuation kept out."""
@@ -66,6 +62,18 @@ class Tokenizer:
         # lower-case after cutting: the dictionary holds PM2.5 / VOCs in their usual case
         out = (t.strip().lower() for t in toks)
         return [t for t in out if t and not _PUNCT.match(t) and t not in self.stopwords]
+
+
+def tokenizer_fingerprint(dict_path: Path | None, stopwords_path: Path | None) -> str:
+    """What identifies the tokenization: jieba's version and mode, the dictionary, the stopwords.
+
+    Computed from the files alone, so ingest can tell "nothing changed" without loading jieba.
+    """
+    h = hashlib.sha256(b"jieba-0.42.1/search/v1")
+    for p in (dict_path, stopwords_path):
+        if p and Path(p).exists():
+            h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=4)
