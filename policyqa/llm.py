@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policyqa.models import Answer, Citation, Hit
 from policyqa.prompts import load_prompt, render
@@ -340,11 +340,31 @@ class LLMOutcome:
         return "llm" if self.answer is not None else f"llm-fallback:{self.reason}"
 
 
-def _history_vars(history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+def _pairs(history: Sequence[Any]) -> list[tuple[str, str]]:
+    """(question, answer) turns from (q, a) tuples or from role/content messages as
+    ``answer.ask`` and the app pass them (content may be gradio's list of text parts)."""
+    if not history or not isinstance(history[0], dict):
+        return [(q, a) for q, a in history]
+
+    def text(c: Any) -> str:
+        if isinstance(c, list):
+            return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in c)
+        return str(c or "")
+
+    pairs: list[tuple[str, str]] = []
+    for m in history:
+        if m.get("role") == "user":
+            pairs.append((text(m.get("content")), ""))
+        elif m.get("role") == "assistant" and pairs and not pairs[-1][1]:
+            pairs[-1] = (pairs[-1][0], text(m.get("content")))
+    return pairs
+
+
+def _history_vars(history: Sequence[Any]) -> list[dict[str, str]]:
     """The last turns as {question, answer}; old markers are stripped (their numbers referred to
     other evidence) and long answers cut."""
     turns = []
-    for q, a in list(history)[-_HISTORY_TURNS:]:
+    for q, a in _pairs(history)[-_HISTORY_TURNS:]:
         a = _MARKER.sub("", a).strip()
         if len(a) > _HISTORY_ANSWER_CHARS:
             a = a[:_HISTORY_ANSWER_CHARS] + "……"
