@@ -284,6 +284,15 @@ def live_build(settings: Settings) -> Path | None:
     return link.resolve()
 
 
+def _file_sizes(build: Path) -> dict[str, int]:
+    """Sizes of the files ingest writes itself (units, docs, BM25), for ``_intact``.
+
+    Chroma's files are left out: chromadb may rewrite them when a build is opened.
+    """
+    files = [build / "units.jsonl", build / "docs.json", *sorted((build / "bm25").rglob("*"))]
+    return {str(p.relative_to(build)): p.stat().st_size for p in files if p.is_file()}
+
+
 def _intact(build: Path, manifest: dict[str, Any]) -> bool:
     if (build / ".building").exists():
         return False
@@ -291,7 +300,17 @@ def _intact(build: Path, manifest: dict[str, Any]) -> bool:
     need += [build / "bm25" / d["id"] / "params.index.json" for d in manifest.get("documents", [])]
     if manifest.get("chroma", {}).get("mode") == "local":
         need.append(build / "chroma" / "chroma.sqlite3")
-    return all(p.exists() and p.stat().st_size > 0 for p in need)
+    if not all(p.exists() and p.stat().st_size > 0 for p in need):
+        return False
+    # a file truncated (or rewritten) since the build, even at a line boundary, is caught here
+    return all(_size(build / rel) == size for rel, size in manifest.get("files", {}).items())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def build_index(
@@ -319,6 +338,7 @@ def build_index(
         if live is not None and not force:
             m = read_manifest(live)
             if m and m.get("inputs_hash") == ihash and _intact(live, m):
+                _prune(settings, keep=live)  # a killed ingest's half-built folder goes even so
                 progress("输入未变化，索引已是最新。")
                 return BuildResult(
                     m["build_id"], live, True, m["counts"]["units"], 0, time.perf_counter() - t0, m
@@ -387,6 +407,7 @@ def build_index(
                     "retrievable": sum(1 for u in all_units if u.kind in RETRIEVABLE),
                     "embedded": embedded,
                 },
+                "files": _file_sizes(final),
             }
             _write_atomic(final / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
             (final / ".building").unlink()
@@ -549,7 +570,23 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
     bm25: dict[str, Any] = {}
     stores: dict[str, Any] = {}
     source_canon: dict[str, str] = {}
-    client = chroma_client(settings, path if not settings.chroma_url else None)
+    if len(units_list) != m.get("counts", {}).get("units", len(units_list)):
+        raise IndexMissingError(f"索引文件不完整（{path / 'units.jsonl'}）：请运行 `policyqa ingest` 重建。")
+    try:
+        client = chroma_client(settings, path if not settings.chroma_url else None)
+        for d in docs_raw:
+            stores[d["id"]] = vector_store(client, m["chroma"]["collections"][d["id"]], embedder)
+    except PolicyQAError:
+        raise
+    except Exception as e:  # a damaged chroma.sqlite3, a server that went away
+        forget_client(settings, path)
+        if settings.chroma_url:
+            raise BackendError(
+                f"无法连接 Chroma 服务 {settings.chroma_url}：{type(e).__name__}。请确认 `chroma run` 正在运行。"
+            ) from e
+        raise IndexMissingError(
+            f"向量库 {path / 'chroma'} 无法打开（{type(e).__name__}）：请运行 `policyqa ingest --force` 重建索引。"
+        ) from e
     for d in docs_raw:
         doc_units = tuple(u for u in units_list if u.doc == d["id"])
         docs[d["id"]] = document_from_dict(d, doc_units)
@@ -560,7 +597,6 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
             raise IndexMissingError(
                 f"BM25 索引损坏（{d['id']}）：请运行 `policyqa ingest --force` 重建。"
             ) from e
-        stores[d["id"]] = vector_store(client, m["chroma"]["collections"][d["id"]], embedder)
         source_canon[d["id"]] = canon("".join(u.text for u in doc_units))
     return Index(
         settings=settings,
