@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from policyqa.errors import BackendError
 from policyqa.index import Index
 from policyqa.models import KIND_INDICATOR, KIND_ITEM, KIND_NOTE, Hit, Unit
 from policyqa.text import cn_number, repair, split_sentences, to_simplified
@@ -268,14 +269,30 @@ def dense_ranking(
     out: list[tuple[str, float]] = []
     for d in docs:
         store = index.stores[d]
-        results = store._collection.query(  # noqa: SLF001 - by vector, ids only: no re-embedding
-            query_embeddings=[vec], n_results=CANDIDATES, where=where, include=["distances"]
-        )
+        try:
+            results = store._collection.query(  # noqa: SLF001 - by vector, ids only: no re-embedding
+                query_embeddings=[vec], n_results=CANDIDATES, where=where, include=["distances"]
+            )
+        except Exception as e:  # a Chroma server gone, a vector store damaged on disk
+            raise vector_store_error(index, e) from e
         out += [
             (i, 1.0 - float(dist)) for i, dist in zip(results["ids"][0], results["distances"][0], strict=True)
         ]
     out.sort(key=lambda x: -x[1])
     return out[:CANDIDATES]
+
+
+def vector_store_error(index: Index, e: Exception) -> BackendError:
+    """What to tell the user when the vector store fails in the middle of a search."""
+    url = index.settings.chroma_url
+    if url:
+        return BackendError(
+            f"无法查询 Chroma 服务 {url}（{type(e).__name__}）：请确认 `chroma run` 正在运行。"
+        )
+    return BackendError(
+        f"向量库 {index.path / 'chroma'} 无法读取（{type(e).__name__}）："
+        "请运行 `policyqa ingest --force` 重建索引，然后重启服务。"
+    )
 
 
 def fuse(
