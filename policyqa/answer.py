@@ -91,6 +91,20 @@ def _text_of(content: Any) -> str:
     return str(content or "")
 
 
+def history_pairs(history: History) -> list[tuple[str, str]]:
+    """Role/content messages → (question, answer) turns, oldest first (what policyqa.llm takes)."""
+    pairs: list[tuple[str, str]] = []
+    pending: str | None = None
+    for m in history or ():
+        role, text = m.get("role"), _text_of(m.get("content"))
+        if role == "user":
+            pending = text
+        elif role == "assistant" and pending is not None:
+            pairs.append((pending, text))
+            pending = None
+    return pairs
+
+
 def resolve_followup(question: str, history: History) -> str:
     """Rewrite a follow-up into a standalone question using the last user turn.
 
@@ -625,7 +639,7 @@ def ask(
     if llm is not None and standalone == question and history and RE_FOLLOWUP.search(question):
         from policyqa.llm import rewrite_question
 
-        standalone = rewrite_question(question, history, llm) or standalone
+        standalone = rewrite_question(question, history_pairs(history), llm) or standalone
     trace = SearchTrace()
     hits = search(index, standalone, k=k, trace=trace)
     timings.update({f"search.{k_}": v for k_, v in trace.timings_ms.items()})
@@ -696,7 +710,7 @@ def _try_llm(
     from policyqa import llm as llm_mod
 
     try:
-        outcome = llm_mod.llm_answer(question, hits, llm, history=history, on_token=on_token)
+        outcome = llm_mod.llm_answer(question, hits, llm, history=history_pairs(history), on_token=on_token)
     except Exception as e:  # the LLM path must never take the answer down
         return replace(
             extractive, mode=f"llm-fallback:{type(e).__name__}", notice="大模型暂不可用，已改用原文摘录回答。"

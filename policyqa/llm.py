@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from policyqa.models import Answer, Citation, Hit
+from policyqa.models import KIND_INDICATOR, Answer, Citation, Hit, Unit
 from policyqa.prompts import load_prompt, render
 from policyqa.text import canon, split_sentences
 
@@ -165,6 +165,19 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans or [(0, len(text))]
 
 
+def evidence_text(unit: Unit, label: bool = True) -> str:
+    """What the model sees of a unit (and what its numbers are checked against).
+
+    An indicator row is followed by the table's column names, so that 「2025年目标为62.6」 can
+    be read (and checked) from 「17.森林覆盖率(%) 62.5 62.6 约束性」. Quotes still come from
+    ``unit.text`` only.
+    """
+    text = unit.text
+    if unit.kind == KIND_INDICATOR:
+        text += "\n（表中各列依次为：类别、指标、2020年、2025年、指标属性）"
+    return f"{unit.label}\n{text}" if label else text
+
+
 def best_quote(unit_text: str, statements: Sequence[str]) -> str:
     """The sentence(s) of ``unit_text`` that best support ``statements``, verbatim.
 
@@ -247,7 +260,7 @@ def check_llm_output(text: str, hits: Sequence[Hit]) -> CheckResult:
     if _REFUSAL.search(text):
         return CheckResult("", (), (), (), no_answer=True)
     n_ev = len(hits)
-    ev_numbers = [set(_numbers(h.unit.label + "\n" + h.unit.text)) for h in hits]
+    ev_numbers = [set(_numbers(evidence_text(h.unit))) for h in hits]
     sentences, is_item = _segments(text)
 
     kept: list[tuple[_Sentence, list[int]]] = []  # sentence, valid evidence numbers (1-based)
@@ -415,7 +428,10 @@ def llm_answer(
     """
     if not hits:
         return LLMOutcome(None, REFUSED, detail="no evidence")
-    evidence = [{"n": i, "label": h.unit.label, "text": h.unit.text} for i, h in enumerate(hits, 1)]
+    evidence = [
+        {"n": i, "label": h.unit.label, "text": evidence_text(h.unit, label=False)}
+        for i, h in enumerate(hits, 1)
+    ]
     messages = render(
         load_prompt("answer"),
         question=question,

@@ -154,3 +154,26 @@ def test_llm_down_falls_back_to_extractive(index: Index) -> None:
     assert a.mode.startswith("llm-fallback:") and a.notice
     assert "62.6" in a.answer
     check_contract(index, a)
+
+
+def test_llm_answer_through_ask(index: Index) -> None:
+    """A well-cited reply is used (mode llm); a reply with an invented figure falls back."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai import FakeOpenAI, Reply
+
+    from policyqa.llm import chat_model_from_settings
+
+    with FakeOpenAI() as srv:
+        llm = chat_model_from_settings(index.settings.with_(llm_base_url=srv.base_url, llm_timeout=5))
+        srv.push(Reply("广西2025年森林覆盖率目标为62.6%，属约束性指标[1]。"))
+        tokens: list[str] = []
+        a = ask(index, "2025年森林覆盖率目标是多少？", llm=llm, on_token=tokens.append)
+        assert a.mode == "llm" and "62.6" in a.answer and tokens
+        check_contract(index, a)
+        assert a.citations[0].location.indicator_no == 17
+        srv.push(Reply("森林覆盖率2030年目标为70%[1]。"))
+        b = ask(index, "2025年森林覆盖率目标是多少？", llm=llm)
+        assert b.mode.startswith("llm-fallback:") and "70%" not in b.answer and "62.6" in b.answer
