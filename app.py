@@ -1,0 +1,107 @@
+"""Start the web app (政策问答).
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share off|on] [--admin] [--build-index]
+
+Settings come only from the environment (``Settings.from_env()``; see README). The index is
+opened once here and shared by every request; without one the app exits with status 2 and says
+to run ``policyqa ingest`` (or start with ``--build-index``). ``--admin`` adds the 管理 tab and
+needs POLICYQA_ADMIN_PASSWORD. The Blocks are built in ``policyqa.webapp``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily below: the environment is set before gradio loads
+    from policyqa.index import Index
+    from policyqa.settings import Settings
+
+# Bounds on concurrent work: a burst waits in the queue instead of exhausting CPU or memory.
+CONCURRENCY = 2  # answers computed at once (retrieval is CPU-bound; 2 cores measured)
+QUEUE_MAX = 64  # waiting requests beyond this are turned away with "queue full"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="app.py", description="政策问答网页服务")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1；对外服务用 0.0.0.0）")
+    p.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
+    p.add_argument("--share", choices=("off", "on"), default="off", help="gradio 公网分享链接（默认 off）")
+    p.add_argument(
+        "--admin", action="store_true", help="管理模式：增加“管理”页（需 POLICYQA_ADMIN_PASSWORD）"
+    )
+    p.add_argument("--build-index", action="store_true", help="没有可用索引时先构建（读取 kb/）")
+    return p.parse_args(argv)
+
+
+def open_or_build(settings: Settings, *, build: bool) -> Index:
+    """Open the live index; with ``build``, build it first when it is missing or stale.
+
+    Done before gradio is imported, so a missing index fails in a few seconds."""
+    from policyqa.errors import IndexMismatchError, IndexMissingError
+    from policyqa.index import build_index, open_index
+
+    try:
+        return open_index(settings)
+    except (IndexMissingError, IndexMismatchError) as e:
+        if not build:
+            raise
+        print(f"{e}\n正在构建索引（--build-index）…", file=sys.stderr, flush=True)
+        build_index(settings, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        return open_index(settings)
+
+
+def fail(message: str) -> int:
+    print(f"无法启动：{message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no phoning home
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "bm25s"):  # one line per HTTP request / index load otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from policyqa.errors import PolicyQAError
+    from policyqa.settings import Settings
+
+    settings = Settings.from_env()
+    if args.admin and not settings.admin_password:
+        return fail("管理模式需要口令：请设置环境变量 POLICYQA_ADMIN_PASSWORD 后再用 --admin 启动。")
+
+    try:
+        index = open_or_build(settings, build=args.build_index)
+    except PolicyQAError as e:
+        hint = "" if args.build_index else "（或用 `python app.py --build-index` 在启动时构建）"
+        return fail(f"{e}{hint}")
+
+    from policyqa.llm import chat_model_from_settings
+    from policyqa.webapp import AppState, build_app, launch_assets
+
+    state = AppState(settings=settings, index=index, llm=chat_model_from_settings(settings), admin=args.admin)
+    logging.getLogger("policyqa.app").info(
+        "index %s opened; mode=%s; llm=%s",
+        index.build_id,
+        "admin" if args.admin else "public",
+        "on" if state.llm is not None else "off (extractive)",
+    )
+    demo = build_app(state)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share == "on",
+        footer_links=["api"],
+        show_error=False,
+        **launch_assets(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

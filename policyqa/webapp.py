@@ -1,0 +1,583 @@
+"""The web app: ``build_app(state)`` returns the gradio Blocks (not launched); ``app.py`` launches.
+
+Tabs: 问答 (chat with a 出处 panel, feedback, Markdown export), 浏览规划 (outline → text, the
+indicator table, search) and, in admin mode only, 管理 (re-ingest, manifest, feedback log; each
+action checks the admin password). Named API endpoints: ``/ask``, ``/search``, ``/outline``;
+every UI event is private (not callable through gradio_client).
+
+One ``Index`` is opened at startup and shared by all requests through ``AppState`` (ask and
+search only read it); a re-ingest builds a new index and swaps the reference, so requests in
+flight finish on the old one. HTML comes from ``policyqa.render`` (plain, tested functions).
+
+Import this module only after setting ``GRADIO_ANALYTICS_ENABLED`` (app.py does).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from policyqa import render
+from policyqa.answer import ask
+from policyqa.errors import PolicyQAError
+from policyqa.feedback import append_feedback, feedback_record, read_feedback
+from policyqa.index import Index, build_index, open_index
+from policyqa.models import Answer
+from policyqa.retrieve import search
+from policyqa.settings import Settings
+
+log = logging.getLogger("policyqa.app")
+
+EXAMPLES = ("2025年森林覆盖率目标是多少？", "专栏8包括哪些工程？", "工地扬尘谁管？")
+MAX_K = 20
+PRIVATE = "private"  # gradio 6 spelling of show_api=False: no API docs, not callable by clients
+EXPORT_DIR = Path(tempfile.gettempdir()) / "policyqa-exports"
+EXPORT_TTL_S = 3600
+
+
+@dataclass
+class AppState:
+    """What every request shares: settings, the open index (swapped on re-ingest), the LLM."""
+
+    settings: Settings
+    index: Index
+    llm: Any = None
+    admin: bool = False
+    rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# ----------------------------------------------------------------------------- plain helpers
+
+
+def history_of(answers: list[Answer]) -> list[dict[str, str]]:
+    """The conversation as ask() takes it: alternating user / assistant messages."""
+    out: list[dict[str, str]] = []
+    for a in answers:
+        out.append({"role": "user", "content": a.question})
+        out.append({"role": "assistant", "content": a.answer})
+    return out
+
+
+def parse_history_json(text: str) -> list[dict[str, Any]]:
+    """``history_json`` of /ask: "" or a JSON list of {"role", "content"} objects."""
+    if not (text or "").strip():
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise PolicyQAError(f"history_json 不是有效的 JSON：{e.msg}（第 {e.pos} 个字符）。") from None
+    if not isinstance(data, list) or not all(
+        isinstance(m, dict) and m.get("role") in ("user", "assistant") and "content" in m for m in data
+    ):
+        raise PolicyQAError(
+            'history_json 应为列表，元素形如 {"role": "user" 或 "assistant", "content": "…"}。'
+        )
+    return data
+
+
+def safe_ask(state: AppState, question: str, history: list[dict[str, Any]], on_token=None) -> Answer:
+    """ask() that never takes the page down: a failure becomes a non-answer with mode "error"."""
+    try:
+        return ask(state.index, question, history, llm=state.llm, on_token=on_token)
+    except PolicyQAError as e:
+        log.warning("ask failed: %s", e)
+        text = str(e)
+    except Exception:
+        log.exception("ask failed")
+        text = "抱歉，服务暂时出错，未能作答，请稍后再试。"
+    return Answer(question=question or "", answer=text, answerable=False, mode="error")
+
+
+def write_export(answers: list[Answer]) -> str:
+    """Write the conversation as Markdown to a fresh temp file; return its path."""
+    EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - EXPORT_TTL_S
+    for old in EXPORT_DIR.glob("*/*.md"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+                old.parent.rmdir()
+        except OSError:
+            pass
+    d = EXPORT_DIR / uuid.uuid4().hex
+    d.mkdir()
+    path = d / f"policyqa-chat-{datetime.now():%Y%m%d-%H%M%S}.md"
+    path.write_text(render.render_export_markdown(answers), encoding="utf-8")
+    return str(path)
+
+
+def record_vote(settings: Settings, answers: list[Answer], vote: str, comment: str) -> tuple[str, bool]:
+    """Append a 👍/👎 on the latest answer to the feedback log: (status line for the page, saved).
+
+    A log that cannot be written is logged and reported in a short line; nothing else fails."""
+    if not answers:
+        return "请先提问，再对回答评价。", False
+    try:
+        append_feedback(settings.feedback_path, feedback_record(answers[-1], vote, comment))
+    except OSError as e:
+        log.error("feedback log %s not writable: %s", settings.feedback_path, e)
+        return "⚠️ 反馈暂时无法保存（服务器记录文件不可写），不影响继续提问。", False
+    return ("已记录：有帮助，谢谢！" if vote == "up" else "已记录：没帮助。谢谢指正，我们会改进。"), True
+
+
+def password_ok(given: str | None, settings: Settings) -> bool:
+    expected = settings.admin_password
+    if not expected:
+        return False
+    return hmac.compare_digest((given or "").encode("utf-8"), expected.encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- page assets
+
+HEAD_TITLE = render.APP_TITLE
+
+CSS = """
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
+.pq-header { padding: 6px 2px 2px; border-bottom: 3px solid #059669; margin-bottom: 4px; }
+.pq-header h1 { font-size: 1.55rem; margin: 0 0 4px; font-weight: 700; letter-spacing: .02em; }
+.pq-header p { margin: 0 0 8px; color: var(--body-text-color-subdued); font-size: .95rem; }
+#pq-sources { max-height: 660px; overflow-y: auto; padding-right: 4px; }
+.pq-sources-title { font-weight: 700; font-size: 1.05rem; padding: 2px 0 6px; position: sticky; top: 0;
+  background: var(--background-fill-primary); z-index: 1; border-bottom: 1px solid var(--border-color-primary); }
+.pq-sources-empty { color: var(--body-text-color-subdued); line-height: 1.8; padding: 10px 2px; }
+.pq-turn-q { font-weight: 600; margin: 4px 0 6px; }
+details.pq-turn { margin: 8px 0; }
+details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdued); }
+.pq-cite, .pq-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
+  margin: 8px 0; background: var(--block-background-fill); transition: box-shadow .3s, border-color .3s; }
+.pq-cite.pq-active, .pq-cite:target { border-color: #d97706; box-shadow: 0 0 0 3px rgba(217,119,6,.28); }
+.pq-cite-head { display: flex; gap: 6px; align-items: baseline; flex-wrap: wrap; font-size: .85rem; }
+.pq-cite-n { font-weight: 700; color: #b45309; }
+.pq-kind { background: #d1fae5; color: #065f46; border-radius: 4px; padding: 0 6px; font-size: .75rem; }
+.pq-label { color: var(--body-text-color-subdued); }
+.pq-score { margin-left: auto; color: var(--body-text-color-subdued); font-size: .75rem; }
+.pq-cite-body { margin-top: 4px; line-height: 1.75; font-size: .92rem; white-space: pre-wrap; }
+.pq-cite mark, .pq-browse mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+.pq-mini { margin-top: 6px; font-size: .82rem; border-collapse: collapse; }
+.pq-mini th, .pq-mini td { border: 1px solid var(--border-color-primary); padding: 2px 6px; }
+.pq-sup a.pq-marker { text-decoration: none; color: #b45309; font-weight: 700; padding: 0 1px; cursor: pointer; }
+.pq-sup a.pq-marker:hover { background: #fde68a; border-radius: 3px; }
+.pq-note { display: inline-block; padding: 3px 8px; border-radius: 6px; font-size: .85rem; }
+.pq-note-refusal { background: #fef3c7; color: #92400e; }
+.pq-note-fallback, .pq-note-info { background: #e0f2fe; color: #075985; }
+.pq-note-warn { background: #fee2e2; color: #991b1b; }
+.pq-foot { color: var(--body-text-color-subdued); font-size: .78rem; }
+.pq-muted { color: var(--body-text-color-subdued); font-size: .85rem; }
+.pq-browse { line-height: 1.85; }
+.pq-unit { margin: 6px 0 10px; }
+.pq-unit p { margin: 0; }
+.pq-crumbs { font-size: .82rem; color: var(--body-text-color-subdued); margin-bottom: 6px; }
+.pq-unit-label { font-size: .75rem; color: var(--body-text-color-subdued); }
+.pq-colhead { font-weight: 700; background: #ecfdf5; color: #065f46; padding: 4px 8px; border-radius: 6px;
+  margin: 12px 0 6px; }
+.pq-footnote { font-size: .82rem; color: var(--body-text-color-subdued); }
+.pq-table { border-collapse: collapse; width: 100%; font-size: .88rem; margin: 6px 0; }
+.pq-table th, .pq-table td { border: 1px solid var(--border-color-primary); padding: 3px 6px; }
+.pq-table th { background: #ecfdf5; color: #065f46; }
+.pq-ex-label { color: var(--body-text-color-subdued); font-size: .85rem; margin: 2px 0 -6px; }
+.pq-examples button { font-size: .85rem !important; }
+#pq-feedback-status { min-height: 1.2em; }
+"""
+
+# Markers are <a href="#cite-T-N">: without JS the anchor jumps and :target highlights; with
+# it, a click opens a folded turn, marks the card and scrolls only the 出处 panel.
+JS = """
+() => {
+  const activate = (id) => {
+    const el = document.getElementById(id);
+    if (!el) return false;
+    const det = el.closest('details');
+    if (det) det.open = true;
+    document.querySelectorAll('.pq-cite.pq-active').forEach((x) => x.classList.remove('pq-active'));
+    el.classList.add('pq-active');
+    el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    return true;
+  };
+  document.addEventListener('click', (e) => {
+    const a = e.target && e.target.closest ? e.target.closest('a[href^="#cite-"]') : null;
+    if (!a) return;
+    e.preventDefault();
+    e.stopPropagation();
+    activate(a.getAttribute('href').slice(1));
+  }, true);
+}
+"""
+
+
+def theme() -> Any:
+    cjk = ["PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
+    return gr.themes.Default(
+        primary_hue="emerald",
+        neutral_hue="slate",
+        font=[gr.themes.LocalFont("Source Sans Pro"), *cjk],
+    )
+
+
+def launch_assets() -> dict[str, Any]:
+    """Page-level arguments for ``Blocks.launch`` (gradio 6 takes them there, not in Blocks())."""
+    return {"css": CSS, "js": JS, "theme": theme()}
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def build_app(state: AppState) -> gr.Blocks:
+    """The Blocks for ``state`` (public, or admin when ``state.admin``). Not launched."""
+    with gr.Blocks(title=HEAD_TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        doc = next(iter(state.index.docs.values()), None)
+        meta = doc.meta if doc else {}
+        title = meta.get("title") or (doc.title if doc else "")
+        number = f"（{meta['doc_number']}）" if meta.get("doc_number") else ""
+        gr.HTML(
+            f'<div class="pq-header"><h1>{render.esc(render.APP_TITLE)}</h1>'
+            f"<p>依据《{render.esc(title)}》{render.esc(number)}原文作答：每句话都标注出处，"
+            "点击角标即可核对规划原文；规划没有写到的内容，会如实说明。</p></div>"
+        )
+        with gr.Tabs():
+            with gr.Tab("问答", id="chat"):
+                _chat_tab(state)
+            with gr.Tab("浏览规划", id="browse"):
+                _browse_tab(state)
+            if state.admin:
+                with gr.Tab("管理", id="admin"):
+                    _admin_tab(state)
+        _api(state)
+    return demo
+
+
+def _chat_tab(state: AppState) -> None:
+    answers = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            chat = gr.Chatbot(
+                label="对话",
+                height=520,
+                elem_id="pq-chat",
+                latex_delimiters=[],
+                feedback_options=None,
+                layout="bubble",
+                placeholder="可以问规划的目标指标、重点工程、各章内容，也可以用口语提问。",
+            )
+            with gr.Row():
+                msg = gr.Textbox(
+                    show_label=False,
+                    placeholder="请输入问题，例如：2025年森林覆盖率目标是多少？（回车发送）",
+                    scale=5,
+                    lines=1,
+                    max_lines=4,
+                    elem_id="pq-input",
+                )
+                send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="pq-send")
+            gr.HTML('<div class="pq-ex-label">试试这些问题：</div>')
+            with gr.Row(elem_classes="pq-examples"):
+                ex_buttons = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
+            with gr.Row():
+                new_chat = gr.Button("新对话", size="sm", elem_id="pq-new")
+                export = gr.DownloadButton(
+                    "导出对话（Markdown）", value=None, size="sm", interactive=False, elem_id="pq-export"
+                )
+            with gr.Accordion("这条回答有帮助吗？", open=False, elem_id="pq-feedback"):
+                comment = gr.Textbox(
+                    label="补充意见（可选，请勿填写个人信息）", lines=2, max_lines=5, max_length=1000
+                )
+                with gr.Row():
+                    up = gr.Button("👍 有帮助", size="sm")
+                    down = gr.Button("👎 没帮助", size="sm")
+                fb_status = gr.Markdown("", elem_id="pq-feedback-status")
+        with gr.Column(scale=2, min_width=320):
+            sources = gr.HTML(render.render_sources([], {}), elem_id="pq-sources")
+
+    outputs = [msg, chat, answers, sources, export, fb_status]
+
+    def respond(question: str, past: list[Answer], shown: list[dict]) -> Iterator[tuple]:
+        question = question or ""
+        if not question.strip():
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        turn = len(past) + 1
+        shown = [*shown, {"role": "user", "content": render.render_question(question)}]
+        live = {"role": "assistant", "content": render.render_partial("", llm=False)}
+        yield "", [*shown, live], past, gr.skip(), gr.skip(), ""
+        history = history_of(past)
+        if state.llm is not None and question.strip():
+            answer = None
+            for partial, done in _stream_llm(state, question, history):
+                if done is not None:
+                    answer = done
+                    break
+                live = {"role": "assistant", "content": render.render_partial(partial, llm=True)}
+                yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        else:
+            answer = safe_ask(state, question, history)
+            # extractive answers are ready at once: show them in a few line-aligned chunks
+            for chunk in render.stream_chunks(answer.answer)[:-1]:
+                text = render.link_markers(render.esc(chunk), turn, (c.n for c in answer.citations))
+                live = {"role": "assistant", "content": text}
+                yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                time.sleep(0.04)
+        assert answer is not None
+        past = [*past, answer]
+        shown = [*shown, {"role": "assistant", "content": render.render_answer(answer, turn)}]
+        html_sources = render.render_sources(past, state.index.units)
+        yield "", shown, past, html_sources, gr.DownloadButton(value=write_export(past), interactive=True), ""
+
+    msg.submit(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
+    send.click(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
+    for b, q in zip(ex_buttons, EXAMPLES, strict=True):
+        b.click(lambda q=q: q, None, msg, api_visibility=PRIVATE, queue=False).then(
+            respond, [msg, answers, chat], outputs, api_visibility=PRIVATE
+        )
+
+    def reset() -> tuple:
+        return "", [], [], render.render_sources([], {}), gr.DownloadButton(value=None, interactive=False), ""
+
+    new_chat.click(reset, None, outputs, api_visibility=PRIVATE, queue=False)
+
+    def vote(kind: str) -> Callable[[str, list[Answer]], tuple]:
+        def handler(text: str, past: list[Answer]) -> tuple:
+            status, saved = record_vote(state.settings, past, kind, text)
+            return status, ("" if saved else gr.skip())
+
+        return handler
+
+    up.click(vote("up"), [comment, answers], [fb_status, comment], api_visibility=PRIVATE)
+    down.click(vote("down"), [comment, answers], [fb_status, comment], api_visibility=PRIVATE)
+
+
+def _stream_llm(
+    state: AppState, question: str, history: list[dict[str, Any]]
+) -> Iterator[tuple[str, Answer | None]]:
+    """Run ask() with the LLM in a thread; yield (text so far, None) per token batch, then
+    (text, answer) once the checked answer is ready."""
+    q: queue.Queue[str | None] = queue.Queue()
+    result: dict[str, Answer] = {}
+
+    def work() -> None:
+        try:
+            result["answer"] = safe_ask(state, question, history, on_token=q.put)
+        finally:
+            q.put(None)
+
+    threading.Thread(target=work, name="policyqa-ask", daemon=True).start()
+    text, last = "", 0.0
+    while True:
+        tok = q.get()
+        if tok is None:
+            break
+        text += tok
+        if time.monotonic() - last > 0.08:
+            last = time.monotonic()
+            yield text, None
+    yield text, result["answer"]
+
+
+def _browse_tab(state: AppState) -> None:
+    docs = state.index.docs
+    many = len(docs) > 1
+
+    def doc_of(key: str):
+        return state.index.docs.get(key.split("|", 1)[0])
+
+    chapters = [e for d in docs.values() for e in render.outline_entries(d, prefix_doc=many)]
+
+    def parts_for(key: str) -> list[tuple[str, str]]:
+        d = doc_of(key or "")
+        if d is None:
+            return []
+        if key.endswith("|front"):
+            return [("通知与前言", key)]
+        return render.chapter_parts(d, int(key.split("|c", 1)[1]))
+
+    def show(key: str | None) -> str:
+        d = doc_of(key or "")
+        if d is None or not key:
+            return '<div class="pq-muted">请选择章节。</div>'
+        return render.render_units(render.units_for(d, key), d)
+
+    def pick_chapter(key: str | None) -> tuple:
+        parts = parts_for(key or "")
+        first = parts[0][1] if parts else None
+        return gr.Radio(choices=parts, value=first), show(first)
+
+    with gr.Tabs():
+        with gr.Tab("目录与原文"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1, min_width=260):
+                    first_ch = chapters[1][1] if len(chapters) > 1 else (chapters[0][1] if chapters else None)
+                    ch = gr.Dropdown(choices=chapters, value=first_ch, label="章", elem_id="pq-chapter")
+                    init_parts = parts_for(first_ch or "")
+                    init_part = init_parts[0][1] if init_parts else None
+                    part = gr.Radio(choices=init_parts, value=init_part, label="节 / 专栏", elem_id="pq-part")
+                with gr.Column(scale=3):
+                    text = gr.HTML(show(init_part), elem_id="pq-text")
+            ch.change(pick_chapter, ch, [part, text], api_visibility=PRIVATE)
+            part.change(show, part, text, api_visibility=PRIVATE)
+
+        with gr.Tab("主要指标（专栏1）"):
+            inds = [i for d in docs.values() for i in d.indicators]
+            rows = render.indicator_rows(inds)
+            cats = ["全部", *dict.fromkeys(r[0] for r in rows if r[0])]
+            with gr.Row():
+                cat = gr.Dropdown(choices=cats, value="全部", label="类别", scale=1)
+                filt = gr.Textbox(label="筛选", placeholder="输入关键词，如 水质、约束性、62.6", scale=3)
+            table = gr.Dataframe(
+                value=rows,
+                headers=render.INDICATOR_HEADERS,
+                interactive=False,
+                wrap=True,
+                elem_id="pq-indicators",
+            )
+            gr.HTML(render.render_indicator_notes(inds))
+
+            def do_filter(c: str, t: str) -> list[list[str]]:
+                cur = render.indicator_rows([i for d in state.index.docs.values() for i in d.indicators])
+                return render.filter_indicator_rows(cur, c, t)
+
+            cat.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
+            filt.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
+
+        with gr.Tab("检索原文"):
+            with gr.Row():
+                sq = gr.Textbox(label="检索", placeholder="如：农村生活污水、尾矿库、海洋垃圾", scale=4)
+                sk = gr.Slider(1, MAX_K, value=5, step=1, label="条数", scale=1)
+                sb = gr.Button("检索", variant="primary", scale=1, min_width=80)
+            hits = gr.HTML(render.render_hits("", []))
+
+            def do_search(q: str, k: float) -> str:
+                try:
+                    return render.render_hits(q, search(state.index, q or "", k=int(k)))
+                except Exception:
+                    log.exception("search failed")
+                    return '<div class="pq-muted">检索暂时出错，请稍后再试。</div>'
+
+            sq.submit(do_search, [sq, sk], hits, api_visibility=PRIVATE)
+            sb.click(do_search, [sq, sk], hits, api_visibility=PRIVATE)
+
+
+def _admin_tab(state: AppState) -> None:
+    gr.Markdown("管理操作都需要口令（环境变量 POLICYQA_ADMIN_PASSWORD 中设置的口令）。")
+    pw = gr.Textbox(label="管理口令", type="password", max_lines=1)
+    with gr.Row():
+        b_manifest = gr.Button("查看索引清单")
+        b_feedback = gr.Button("查看反馈记录")
+        force = gr.Checkbox(label="强制重建（忽略未变化检查）", value=False)
+        b_rebuild = gr.Button("重新构建索引（读取 kb/）", variant="stop")
+    status = gr.Markdown("")
+    manifest = gr.JSON(label="索引清单 manifest.json", visible=False)
+    fb = gr.Dataframe(
+        headers=["时间", "评价", "问题", "意见", "模式"], interactive=False, wrap=True, visible=False
+    )
+    denied = "口令不正确。"
+
+    def show_manifest(p: str) -> tuple:
+        if not password_ok(p, state.settings):
+            return denied, gr.JSON(visible=False)
+        m = state.index.manifest
+        return render.manifest_summary(m), gr.JSON(value=m, visible=True)
+
+    def show_feedback(p: str) -> tuple:
+        if not password_ok(p, state.settings):
+            return denied, gr.Dataframe(visible=False)
+        recs = read_feedback(state.settings.feedback_path, limit=500)
+        ups = sum(r.get("vote") == "up" for r in recs)
+        rows = [
+            [
+                r.get("time", ""),
+                "👍" if r.get("vote") == "up" else "👎",
+                r.get("question", ""),
+                r.get("comment", ""),
+                r.get("mode", ""),
+            ]
+            for r in recs
+        ]
+        head = f"最近 {len(recs)} 条反馈：有帮助 {ups}，没帮助 {len(recs) - ups}（{state.settings.feedback_path}）"
+        return head, gr.Dataframe(value=rows or [["", "", "", "", ""]], visible=True)
+
+    def rebuild(p: str, forced: bool) -> Iterator[str]:
+        if not password_ok(p, state.settings):
+            yield denied
+            return
+        if not state.rebuild_lock.acquire(blocking=False):
+            yield "已有重建任务在进行，请稍候。"
+            return
+        try:
+            lines: list[str] = []
+            q: queue.Queue[str | None] = queue.Queue()
+            out: dict[str, Any] = {}
+
+            def work() -> None:
+                try:
+                    out["result"] = build_index(
+                        state.settings, force=forced, progress=q.put, embedder=state.index.embedder
+                    )
+                    out["index"] = open_index(state.settings, embedder=state.index.embedder)
+                except Exception as e:  # shown to the admin; the old index keeps serving
+                    out["error"] = e
+                finally:
+                    q.put(None)
+
+            threading.Thread(target=work, name="policyqa-ingest", daemon=True).start()
+            while (line := q.get()) is not None:
+                if line.lstrip().startswith("向量") and lines and lines[-1].lstrip().startswith("向量"):
+                    lines[-1] = line
+                else:
+                    lines.append(line)
+                yield "```\n" + "\n".join(lines[-20:]) + "\n```"
+            if "error" in out:
+                e = out["error"]
+                log.error("re-ingest failed: %s: %s", type(e).__name__, e)
+                msg = str(e) if isinstance(e, PolicyQAError) else f"{type(e).__name__}: {e}"
+                yield f"重建失败，仍使用原索引：{msg}"
+                return
+            state.index = out["index"]
+            log.info("index swapped to build %s", state.index.build_id)
+            yield "已切换到新索引。\n\n" + render.manifest_summary(state.index.manifest)
+        finally:
+            state.rebuild_lock.release()
+
+    b_manifest.click(show_manifest, pw, [status, manifest], api_visibility=PRIVATE)
+    b_feedback.click(show_feedback, pw, [status, fb], api_visibility=PRIVATE)
+    b_rebuild.click(rebuild, [pw, force], status, api_visibility=PRIVATE, concurrency_limit=1)
+
+
+def _api(state: AppState) -> None:
+    """The public API: /ask, /search, /outline (JSON in, JSON out)."""
+
+    def api_ask(question: str, history_json: str = "") -> dict:
+        """Answer a question from the plan. history_json: "" or a JSON list of {"role", "content"}.
+        Returns the answer contract (answer with [n] markers, citations, mode, ...)."""
+        try:
+            history = parse_history_json(history_json)
+        except PolicyQAError as e:
+            raise gr.Error(str(e)) from None
+        answer = safe_ask(state, question or "", history)
+        if answer.mode == "error":
+            raise gr.Error(answer.answer)
+        return answer.to_dict()
+
+    def api_search(question: str, k: int = 5) -> dict:
+        """The top-k units of the plan for a question: {"question", "hits": [{id, score, label, location, text}]}."""
+        k = max(1, min(int(k), 50))
+        hits = search(state.index, question or "", k=k)
+        return {"question": question, "hits": [h.to_dict() for h in hits]}
+
+    def api_outline() -> dict:
+        """The plan's structure: {"documents": [{title, meta, chapters, columns, indicators, ...}]}."""
+        return {"documents": [d.outline() for d in state.index.docs.values()]}
+
+    gr.api(api_ask, api_name="ask")
+    gr.api(api_search, api_name="search")
+    gr.api(api_outline, api_name="outline")
