@@ -26,6 +26,7 @@ import os
 import shutil
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from policyqa.tokenize import Tokenizer, tokenizer_for
 SCHEMA_VERSION = 1
 PARSER_VERSION = "2"  # bump when the parser's output changes
 KEEP_BUILDS = 2
+CHROMA_PROBE_TIMEOUT_S = 5.0
 
 Progress = Callable[[str], None]
 
@@ -171,6 +173,11 @@ def chroma_client(settings: Settings, build_dir: Path | None) -> Any:
                     f"POLICYQA_CHROMA_URL 无效：{settings.chroma_url}（应形如 http://127.0.0.1:8000）"
                 )
             try:
+                # chromadb's HTTP client has no timeout: a server that accepts and never answers
+                # (or a route that drops packets) would hang it, so probe with one first.
+                probe = f"{u.scheme}://{u.hostname}:{u.port or 8000}/api/v2/heartbeat"
+                with urllib.request.urlopen(probe, timeout=CHROMA_PROBE_TIMEOUT_S):
+                    pass
                 client = chromadb.HttpClient(
                     host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=cs
                 )
