@@ -341,21 +341,12 @@ def compose_indicator(index: Index, q: Query, hits: list[Hit], cites: Citations)
         ind = u.indicator
         assert ind is not None
         doc = index.docs[u.doc]
-        head = next(
-            (
-                x
-                for x in doc.units
-                if x.kind == KIND_TABLE_HEAD and x.location.column_no == u.location.column_no
-            ),
-            None,
-        )
-        # The row alone supports the statement; the table head (2020年 / 2025年) is named in the
-        # heading line rather than cited, so every citation is one the statement needs.
+        # The row alone supports the statement (the years are the table's columns), so it is the
+        # one citation: every citation is one the statement needs.
         ns = [cites.cite(u)]
-        cols = f"（表列：{head.text.replace(' ', '、')}）" if head is not None else ""
         cat = f" · {ind.category}类" if ind.category else ""
         note = "；表中未标注该项的约束性/预期性" if not ind.attribute else ""
-        lines.append(f"#### 专栏{u.location.column_no} 主要指标 · 第{ind.no}项{cat}{cols}{note}")
+        lines.append(f"#### 专栏{u.location.column_no} 主要指标 · 第{ind.no}项{cat}{note}")
         lines += [f"{st}{cites.marks(*ns)}。" for st in indicator_statements(ind)]
         for n in ind.notes:
             nu = next((x for x in doc.units if x.kind == KIND_NOTE and x.title == f"注{n.marker}"), None)
