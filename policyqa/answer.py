@@ -576,7 +576,10 @@ def question_kind(q: Query) -> str:
         return "where"
     if q.column_no is not None and q.content_chars <= 4:
         return "column"
-    if q.chapter_no is not None and q.content_chars <= 2:
+    if q.chapter_no is not None and (
+        q.content_chars <= 2
+        or (q.section_no is not None and RE_LIST_Q.search(q.normalized) and q.content_chars <= 4)
+    ):
         return "navigation"
     return "free"
 

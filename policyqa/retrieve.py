@@ -190,7 +190,7 @@ def analyze(question: str, index: Index) -> Query:
         ind_nos = match_indicators(q, index)
         if len(ind_nos) > 2:  # names several measures at once: a narrative question
             ind_nos = ()
-    content = re.sub(r"[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]", "", stripped)
+    content = re.sub(r"规划|本章|本节|[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]", "", stripped)
     return Query(
         text=question,
         normalized=q,
