@@ -72,8 +72,12 @@ class Query:
 
 
 def normalize_question(text: str) -> str:
-    t = to_simplified(text or "")
-    t = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", t)
+    # lone surrogates (valid in JSON, not in UTF-8) crash the e5 engine; zero-width and bidi
+    # marks split words invisibly (「森\u200b林」)
+    t = re.sub(r"[\ud800-\udfff]", "\ufffd", text or "")
+    t = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]", "", t)
+    t = to_simplified(t)
+    t = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", " ", t)
     return repair(t).strip()
 
 
