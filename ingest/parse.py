@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from policyqa.errors import DocumentError
 from policyqa.models import (
     KIND_COLUMN,
     KIND_HEADER,
@@ -361,6 +362,13 @@ def blocks(lines: list[Line]) -> Iterator[_Block]:
         i += 1
 
 
+def _heading_no(numeral: str, line: Line) -> int:
+    try:
+        return cn_number(numeral)
+    except ValueError:
+        raise DocumentError(f"第{line.no}行的编号「{numeral}」不是有效的数字：{line.text[:30]}") from None
+
+
 def _label_chapter(no: int, title: str) -> str:
     return f"第{to_cn_number(no)}章 {title}".strip()
 
@@ -409,7 +417,6 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
     chapters: list[dict[str, Any]] = []
     columns: list[dict[str, Any]] = []
     ind_drafts: list[_RowDraft] = []
-    ind_table_col: dict[str, Any] | None = None
     note_units: list[tuple[int, str, Unit]] = []  # (index in units, marker, unit)
 
     def uid(local: str) -> str:
@@ -516,7 +523,7 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
         if b.kind == "chapter":
             m = RE_CHAPTER.match(t)
             assert m
-            ch = {"no": cn_number(m.group(1)), "title": m.group(2).strip(), "sections": [], "intro": []}
+            ch = {"no": _heading_no(m.group(1), first), "title": m.group(2).strip(), "sections": [], "intro": []}
             chapters.append(ch)
             sec = col = None
             subheading = None
@@ -538,7 +545,7 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
             assert m
             if ch is None:
                 warnings.append(f"第{m.group(1)}节 出现在任何一章之前（第{first.no}行）")
-            sec = {"no": cn_number(m.group(1)), "title": m.group(2).strip(), "units": []}
+            sec = {"no": _heading_no(m.group(1), first), "title": m.group(2).strip(), "units": []}
             if ch is not None:
                 ch["sections"].append(sec)
             col = None
@@ -560,7 +567,7 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
             m = RE_COLUMN.match(t)
             assert m
             col = {
-                "no": cn_number(m.group(1)),
+                "no": _heading_no(m.group(1), first),
                 "title": m.group(2).strip(),
                 "chapter_no": ch["no"] if ch else None,
                 "section_no": sec["no"] if sec else None,
@@ -601,7 +608,7 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
         if b.kind == "note" and col is not None:
             text = b.text(source)
             marker = (RE_MARKS.findall(text) or ["?"])[0]
-            n = len([x for x in note_units]) + 1
+            n = len(note_units) + 1
             u = Unit(
                 uid(f"col{col['no']}.note{n}"),
                 doc_id,
@@ -614,7 +621,6 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
             )
             note_units.append((len(units), marker, u))
             units.append(u)
-            ind_table_col = col
             continue
         # text paragraph (or a 专栏 item)
         text = b.text(source)
@@ -681,8 +687,13 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
             )
     if len(by_no) != len(indicators):
         warnings.append("指标表中有重复的指标编号")
-    _ = ind_table_col
 
+    seen: dict[str, Unit] = {}
+    for u in units:
+        if u.id in seen:
+            line = source.count("\n", 0, u.spans[0][0]) + 1 if u.spans else 0
+            raise DocumentError(f"{path or doc_id}：第{line}行与前文编号重复（{u.id}），请检查章、节、专栏或指标的编号。")
+        seen[u.id] = u
     if not chapters:
         warnings.append("未识别到“第X章”结构：全文按段落处理")
     return Document(

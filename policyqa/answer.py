@@ -22,10 +22,12 @@ comparisons between indicators).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from policyqa.cite import Citations, contract_problems, renumber
@@ -41,10 +43,20 @@ from policyqa.models import (
     Indicator,
     Unit,
 )
-from policyqa.retrieve import Query, SearchTrace, analyze, idf, normalize_question, search, sentence_tokens
+from policyqa.retrieve import (
+    Query,
+    SearchTrace,
+    analyze,
+    idf,
+    normalize_question,
+    search,
+    sentence_tokens,
+    term_variants,
+)
 from policyqa.text import split_sentences, to_cn_number
 
 History = Sequence[dict[str, Any]]
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- input
 
@@ -64,15 +76,29 @@ def check_input(question: str, max_chars: int) -> str | None:
 # ----------------------------------------------------------------------------- follow-ups
 
 RE_FOLLOWUP = re.compile(
-    r"^(那|那么|那个|这个|这|它|其|还有|另外|再|以及|和|跟|里面|其中)|呢[？?]?$|^(这一|该|本)(章|节|专栏|项|个指标)"
+    r"^(那|那么|那个|还有|另外|里面|其中)|呢[？?]?$|^(这一|该|本|这个|此)(章|节|专栏|项|指标)|^(它|其)的?"
 )
 RE_REF = re.compile(r"第[一二三四五六七八九十\d]{1,3}章(第[一二三四五六七八九十\d]{1,3}节)?|专栏\s*\d{1,2}")
 RE_YEAR = re.compile(r"(20\d\d)\s*年?")
 
 
+MAX_HISTORY_MESSAGES = 20  # follow-ups look back a few turns; older history is ignored
+
+
+def clean_history(history: Any) -> list[dict[str, str]]:
+    """The last messages of a history as {"role", "content": str}; anything malformed is skipped."""
+    if not isinstance(history, (list, tuple)):
+        return []
+    out = []
+    for m in list(history)[-MAX_HISTORY_MESSAGES:]:
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant"):
+            out.append({"role": m["role"], "content": _text_of(m.get("content"))})
+    return out
+
+
 def _last_user(history: History) -> str | None:
     for m in reversed(history or ()):
-        if m.get("role") == "user" and str(m.get("content", "")).strip():
+        if m.get("role") == "user" and _text_of(m.get("content")).strip():
             return _text_of(m.get("content"))
     return None
 
@@ -87,7 +113,7 @@ def _last_assistant(history: History) -> str:
 def _text_of(content: Any) -> str:
     """Gradio 6 gives message content as a list of parts; plain strings also accepted."""
     if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
     return str(content or "")
 
 
@@ -105,7 +131,7 @@ def history_pairs(history: History) -> list[tuple[str, str]]:
     return pairs
 
 
-def resolve_followup(question: str, history: History) -> str:
+def resolve_followup(question: str, history: History, depth: int = 0) -> str:
     """Rewrite a follow-up into a standalone question using the last user turn.
 
     Rules: 「这一章/该节/这个专栏」 take the chapter/section/专栏 named in the previous question
@@ -114,10 +140,14 @@ def resolve_followup(question: str, history: History) -> str:
     replacing the previous one. Anything else is returned unchanged.
     """
     q = question.strip()
+    history = clean_history(history)
     prev = _last_user(history)
-    if not prev:
+    if not prev or RE_SMALLTALK.search(q):
         return q
-    prev = resolve_followup(prev, history[:-2]) if len(history) > 2 else prev
+    # the previous question may itself have been a follow-up: resolve it first (bounded depth)
+    last_user = max(i for i, m in enumerate(history) if m["role"] == "user")
+    if depth < 3 and history[:last_user]:
+        prev = resolve_followup(prev, history[:last_user], depth=depth + 1)
     # 「这一章」「该专栏」: carry the reference over
     for unit, pat in (
         ("章", r"第[一二三四五六七八九十\d]{1,3}章"),
@@ -161,7 +191,6 @@ PROVINCES = (
     "北京 天津 河北 山西 内蒙古 辽宁 吉林 黑龙江 上海 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 重庆 "
     "四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 新疆 台湾 香港 澳门 深圳 广州 杭州 成都 武汉"
 ).split()
-RE_OTHER_PERIOD = re.compile(r"20[3-9]\d|2026|2027|2028|2029|十五五|十六五|十二五|十一五|2010|2005")
 RE_INSTRUCTION = re.compile(
     r"忽略|无视|系统提示|提示词|system\s*prompt|ignore (all|previous|the above)|编造|捏造|虚构|假装|扮演|角色扮演|越狱|jailbreak|你的(设定|指令|规则)",
     re.I,
@@ -182,12 +211,62 @@ GENERIC = set(
     "目标 要求 措施 情况 工作 内容 多少 哪些 什么 怎么 如何 是否 有没有 规定 提出 主要 重点 方面 相关 政策 "
     "规划 广西 生态 环境 保护 生态环境 十四五 期间 时期 计划 年 2025 2020 2021 一下 问题 具体 我们 可以 能 会 "
     "谁 管 做 办 该 应该 需要 哪里 哪个 为什么 吗 呢 请问 告诉 说 讲 介绍 关于 有关 方面 全区 自治区 数字 数据 "
-    "标准 金额 钱 元 万元 亿元 补贴 补助 资金 多少钱 怎么办 the what is of in and for to a how which does plan".split()
+    "标准 金额 钱 元 万元 亿元 补贴 补助 资金 多少钱 怎么办 我家 家里 旁边 附近 周边 楼下 晚上 白天 现在 "
+    "有人 没人 能管 管吗 能不能 可不可以 行不行 总是 经常 很多 the what is of in and for to a how which does plan".split()
 )
 
 
+MIN_TOPIC_SHARE = 0.25  # share of the question's topic words one retrieved sentence must hold
+
+
+def place_names(index: Index) -> frozenset[str]:
+    """Place names of the domain dictionary (lines tagged ``ns`` in kb/dict.txt)."""
+    if "places" not in index.memo:
+        path = Path(index.settings.kb_dir) / "dict.txt"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        names = {p[0] for p in (x.split() for x in lines) if len(p) >= 3 and p[2] == "ns"}
+        index.memo["places"] = frozenset(names | {n + "市" for n in names})
+    return index.memo["places"]
+
+
+def missing_reference(q: Query, index: Index) -> str | None:
+    """「专栏10」「第十五章」「第二章第九节」「第25项指标」: a part the plan does not have."""
+    for doc in index.docs.values():
+        chapters = {c.no: c for c in doc.chapters}
+        if q.column_no is not None and q.column_no not in {c.no for c in doc.columns}:
+            return f"专栏{q.column_no}（规划共有专栏1—{max((c.no for c in doc.columns), default=0)}）"
+        if q.chapter_no is not None:
+            ch = chapters.get(q.chapter_no)
+            if ch is None:
+                return f"第{q.chapter_no}章（规划共{len(chapters)}章）"
+            if q.section_no is not None and q.section_no not in {x.no for x in ch.sections}:
+                return f"第{to_cn_number(ch.no)}章第{q.section_no}节（该章共{len(ch.sections)}节）"
+        if (
+            q.explicit_indicator
+            and q.indicator_nos
+            and not set(q.indicator_nos) & {i.no for i in doc.indicators}
+        ):
+            return f"第{q.indicator_nos[0]}项指标（主要指标表共{len(doc.indicators)}项）"
+    return None
+
+
+def _sentences_of(hits: list[Hit]) -> list[str]:
+    out = []
+    for h in hits:
+        out.append(h.unit.label)
+        out += split_sentences(h.unit.text) or [h.unit.text]
+    return out
+
+
 def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> str | None:
-    """Why the plan cannot answer this question (a Chinese phrase for 「本规划未涉及……」), or None."""
+    """Why the plan cannot answer this question (a Chinese phrase for 「本规划未涉及……」), or None.
+
+    In order: requests that are not questions about the plan (instructions to the system,
+    small talk, writing or code, the weather); parts, periods, years and places the plan does
+    not have; then topic coverage — one retrieved sentence must hold at least half of the
+    question's topic words, a year the question asks about must stand in a sentence with its
+    topic, and an amount of money must stand in a sentence with its topic.
+    """
     t = q.normalized
     if RE_INSTRUCTION.search(t):
         return "对系统设定或规则的询问，也不会编造规划中没有的内容"
@@ -197,48 +276,88 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
         return "写作、编程、翻译等请求（这里只回答规划中的内容）"
     if RE_WEATHER.search(t):
         return "天气预报"
-    missing_years = [y for y in re.findall(r"(?<!\d)((?:19|20)\d\d)(?!\d)", t) if y not in plan_years(index)]
-    if missing_years:
-        return f"{missing_years[0]}年的情况（规划中没有这一年份的数据或目标）"
+    ref = missing_reference(q, index)
+    if ref:
+        return ref
+    plan_text = "".join(index.source_canon.values())
+    for period in re.findall(r"十[一二三五六七八九]五", t):
+        if period not in plan_text:
+            return f"“{period}”时期的内容（本规划是“十四五”规划，2021—2025年）"
+    years = list(dict.fromkeys(RE_YEAR_NUM.findall(t)))
+    unknown = [y for y in years if y not in plan_years(index)]
+    if unknown:
+        return f"{unknown[0]}年的情况（规划中没有这一年份的数据或目标）"
     if _is_english(question) and t == normalize_question(question):
         return "这一问题（问题中没有规划涉及的术语）"
     other = [p for p in PROVINCES if p in t]
     if other and "广西" not in t:
         return f"{other[0]}等其他地区的情况"
-    m = RE_OTHER_PERIOD.search(t)
-    if m:
-        return f"{m.group(0)}等规划期（2021—2025年）以外的目标"
-    # topic coverage: the question's own topic words must occur in what was retrieved
     if not hits:
         return "这一问题"
-    keys = topic_words(t, index)
+    if q.chapter_no is not None or q.column_no is not None or (q.indicator_nos and q.explicit_indicator):
+        return None  # a question about a named part of the plan that exists (checked above)
+    # topic words of the question as asked (not the added plan terms); each matches itself or
+    # one of the plan's terms for it (挖沙 → 采砂)
+    asked = normalize_question(question)
+    keys = topic_words(strip_references(asked), index) or topic_words(strip_references(t), index)
+    variants = {k: term_variants(k, index.settings.kb_dir) for k in keys}
+
+    def has(k: str, s_: str) -> bool:
+        return any(v in s_ for v in variants.get(k, (k,)))
+
     if not keys:
         if re.search(r"[\u4e00-\u9fff]", t):
             return None if (q.indicator_nos or q.chapter_no or q.column_no) else "这一问题"
-        return None if hits[0].score > 0.03 else "这一问题"
-    pool = "".join(h.unit.text + h.unit.label for h in hits[:5])
-    missing = [k for k in keys if k not in pool]
-    if len(missing) == len(keys) or (len(keys) >= 2 and len(missing) / len(keys) > 0.5 and _asks_amount(t)):
-        return "「" + "、".join(missing[:3]) + "」"
+        return None
+    sentences = _sentences_of(hits[:5])
+    places = place_names(index)
+    subject = [k for k in keys if k not in places]  # a place alone is no topic: the plan names them all
+    best = max(sentences, key=lambda s_: (sum(has(k, s_) for k in subject), sum(has(k, s_) for k in keys)))
+    share = sum(has(k, best) for k in keys) / len(keys)
+    if not q.indicator_nos and (
+        share < MIN_TOPIC_SHARE or (subject and not any(has(k, best) for k in subject))
+    ):
+        return "「" + "、".join(k for k in keys if not has(k, best))[:40] + "」"
+    if _asks_amount(t) and not q.indicator_nos and not q.chapter_no and not q.column_no:
+        # 「多少」「几」 asks for a figure: one sentence must hold the topic and a number
+        need = max(1, round(MIN_TOPIC_SHARE * len(keys)))
+        if not any(re.search(r"\d", s_) and sum(has(k, s_) for k in keys) >= need for s_ in sentences):
+            return f"「{'、'.join(keys[:3])}」的具体数字"
+    for y in years:
+        if y in ("2020", "2025"):  # the indicator table's own years
+            continue
+        topic = [k for k in keys if k != y]
+        if not any(y in s_ and (not topic or any(has(k, s_) for k in topic)) for s_ in sentences):
+            return f"{y}年的「{'、'.join(topic[:3]) or '这一内容'}」"
     if _asks_amount(t) and re.search(r"补贴|补助|金额|多少钱|工资|价格|房价|收费|投资|资金|经费|预算", t):
         # an amount of money must stand in one sentence with the question's own topic words
         money_words = set("补贴 补助 金额 多少钱 工资 价格 收费 投资 资金 经费 预算 亿元 万元".split())
         need = [k for k in keys if k not in money_words]
         ok = any(
-            re.search(r"\d+(\.\d+)?\s*(亿元|万元|元)", s_) and all(k in s_ for k in need)
-            for h in hits[:5]
-            for s_ in split_sentences(h.unit.text)
+            re.search(r"\d+(\.\d+)?\s*(亿元|万元|元)", s_) and all(k in s_ for k in need) for s_ in sentences
         )
         if not ok:
             return "具体金额或补贴标准"
     return None
 
 
+RE_YEAR_NUM = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+RE_REFERENCE = re.compile(
+    r"第\s*[一二三四五六七八九十两零〇\d]{1,3}\s*[章节项条个]|专栏\s*[一二三四五六七八九十\d]{1,3}|(?:chapter|section|column|indicator)\s*\d+",
+    re.I,
+)
+
+
+def strip_references(text: str) -> str:
+    """The question without 第X章 / 专栏N / chapter N references (they are not topic words)."""
+    return RE_REFERENCE.sub(" ", text)
+
+
 def plan_years(index: Index) -> frozenset[str]:
     """Every year the plan's text mentions (「2015年」「2035年」…)."""
     if "years" not in index.memo:
         index.memo["years"] = frozenset(
-            y for src in index.source_canon.values() for y in re.findall(r"(?<!\d)((?:19|20)\d\d)(?!\d)", src)
+            y for src in index.source_canon.values() for y in RE_YEAR_NUM.findall(src)
         )
     return index.memo["years"]
 
@@ -248,7 +367,8 @@ def _is_english(question: str) -> bool:
 
 
 def _asks_amount(t: str) -> bool:
-    return bool(re.search(r"多少|几|金额|标准是|数额", t))
+    """Does the question ask for a figure? (「哪几类」 asks which, not how many.)"""
+    return bool(re.search(r"多少|(?<!哪)几|金额|数额", t))
 
 
 def topic_words(text: str, index: Index) -> list[str]:
@@ -629,7 +749,10 @@ def ask(
         return Answer(
             question=question or "", answer=problem, answerable=False, mode="invalid", timings_ms={}
         )
+    history = clean_history(history)
     standalone = resolve_followup(question, history)
+    if len(standalone) > 2 * index.settings.max_question_chars:
+        standalone = question
     if llm is not None and standalone == question and history and RE_FOLLOWUP.search(question):
         from policyqa.llm import rewrite_question
 
@@ -645,7 +768,11 @@ def ask(
         timings["total"] = (time.perf_counter() - t0) * 1000
         return refusal(question, reason, hits, standalone, timings)
 
-    extractive = compose(index, q, hits)
+    try:
+        extractive = compose(index, q, hits)
+    except AssertionError:  # a composition bug: log it, and answer nothing rather than break the contract
+        log.exception("answer failed its citation check: %r", standalone)
+        extractive = None
     timings["compose"] = (time.perf_counter() - t1) * 1000
     if extractive is None:
         timings["total"] = (time.perf_counter() - t0) * 1000

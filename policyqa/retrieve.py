@@ -118,6 +118,14 @@ def expand_english(text: str, kb_dir: Path) -> str:
     return f"{text} {' '.join(dict.fromkeys(found))}" if found else text
 
 
+def term_variants(word: str, kb_dir: Path) -> tuple[str, ...]:
+    """A word and the plan's terms for it (from kb/synonyms.tsv), e.g. 挖沙 → (挖沙, 采砂)."""
+    for asked, plan in _terms(Path(kb_dir) / "synonyms.tsv"):
+        if asked == word:
+            return (word, *plan.split())
+    return (word,)
+
+
 def expand_colloquial(text: str, kb_dir: Path) -> str:
     """Append the plan's terms for everyday words (「臭水沟」 → 黑臭水体) found in the question."""
     found = []
@@ -188,8 +196,11 @@ def analyze(question: str, index: Index) -> Query:
         chapter_no = max((c.no for d in index.docs.values() for c in d.chapters), default=None)
         stripped = re.sub(r"最后一章|末章|最后一部分", " ", stripped)
     if ind:
-        ind_nos = (cn_number(next(g for g in ind.groups() if g)),)
-        explicit = True
+        try:
+            ind_nos = (cn_number(next(g for g in ind.groups() if g)),)
+            explicit = True
+        except ValueError:
+            ind_nos = ()
     elif RE_INDICATOR_CUE.search(q) and not ch and not sec and not _other_years(q):
         ind_nos = match_indicators(q, index)
         if len(ind_nos) > 2:  # names several measures at once: a narrative question

@@ -67,21 +67,24 @@ _DIGITS = {
 }
 
 
+_RE_CN_NUMBER = re.compile(
+    r"^(?:([一二两三四五六七八九])?十([一二三四五六七八九])?|([零〇一二两三四五六七八九]))$"
+)
+
+
 def cn_number(s: str) -> int:
-    """Chinese numeral (一 … 九十九) or Arabic digits → int. Raises ValueError otherwise."""
+    """Chinese numeral (一 … 九十九) or Arabic digits → int. Raises ValueError for anything else
+    (「十十」「二二」 included)."""
     s = s.strip()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         return int(s)
-    if not s or any(c not in _DIGITS and c != "十" for c in s):
+    m = _RE_CN_NUMBER.match(s)
+    if not m:
         raise ValueError(f"not a Chinese numeral: {s!r}")
-    if "十" in s:
-        tens, _, ones = s.partition("十")
-        t = _DIGITS[tens] if tens else 1
-        o = _DIGITS[ones] if ones else 0
-        return t * 10 + o
-    if len(s) == 1:
-        return _DIGITS[s]
-    raise ValueError(f"not a Chinese numeral: {s!r}")
+    tens, ones, single = m.groups()
+    if single:
+        return _DIGITS[single]
+    return (_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[ones] if ones else 0)
 
 
 _CN = "一二三四五六七八九"

@@ -116,7 +116,6 @@ def test_out_of_scope_is_refused(index: Index, q: str) -> None:
     a = ask(index, q)
     assert not a.answerable and a.mode == "refusal" and a.citations == ()
     assert "本规划未涉及" in a.answer or "只回答" in a.answer
-    assert "2030年" not in re.sub(r"2030年等", "", a.answer) or "未涉及" in a.answer
 
 
 def test_followups(index: Index) -> None:
@@ -177,3 +176,53 @@ def test_llm_answer_through_ask(index: Index) -> None:
         srv.push(Reply("森林覆盖率2030年目标为70%[1]。"))
         b = ask(index, "2025年森林覆盖率目标是多少？", llm=llm)
         assert b.mode.startswith("llm-fallback:") and "70%" not in b.answer and "62.6" in b.answer
+
+
+# Questions written after the gold set, not in eval/questions.jsonl: paraphrases of unanswerable
+# questions and references to parts the plan does not have.
+@pytest.mark.parametrize(
+    "q",
+    [
+        "广西有多少人口？",
+        "柳州市现任市长是谁？",
+        "写一段赞美漓江的文字",
+        "桂林明天会下雨吗",
+        "专栏10讲什么？",
+        "第二章第九节有哪些内容？",
+        "第25项指标是什么？",
+        "chapter 99 section 2",
+        "2015年森林覆盖率是多少？",
+        "北部湾港口吞吐量是多少？",
+        "广西高考分数线是多少？",
+    ],
+)
+def test_paraphrased_out_of_scope_is_refused(index: Index, q: str) -> None:
+    a = ask(index, q)
+    assert not a.answerable and a.citations == (), a.answer
+
+
+@pytest.mark.parametrize("q", ["展望2035年有什么目标？", "这份规划是哪个部门印发的？", "红树林面积有多少？"])
+def test_covered_topics_are_answered(index: Index, q: str) -> None:
+    a = ask(index, q)
+    assert a.answerable, a.answer
+    check_contract(index, a)
+
+
+@pytest.mark.parametrize("q", ["第十十章讲什么", "第二二项指标是多少", "第十章第十十节", "第〇章"])
+def test_malformed_numerals_do_not_raise(index: Index, q: str) -> None:
+    a = ask(index, q)
+    check_contract(index, a)
+
+
+def test_odd_histories_do_not_raise(index: Index) -> None:
+    long = [{"role": "user", "content": "第十章讲什么"}, {"role": "assistant", "content": "…"}] * 3000
+    odd = [{"role": "user", "content": [{"text": 5}]}, "hi", None, {"role": "assistant"}]
+    for hist in (long, odd, "not a list", [{"role": "user", "content": "x" * 100000}]):
+        a = ask(index, "这一章还有什么？", hist)  # type: ignore[arg-type]
+        check_contract(index, a)
+    hist = [
+        {"role": "user", "content": "2025年森林覆盖率目标是多少？"},
+        {"role": "assistant", "content": "62.6"},
+    ]
+    assert resolve_followup("再见", hist) == "再见"
+    assert not ask(index, "再见", hist).answerable
