@@ -665,7 +665,6 @@ def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> 
     for h in hits[:2]:
         u = h.unit
         loc = u.location
-        doc = index.docs[u.doc]
         heading = None
         if loc.column_no is not None:
             heading = index.units.get(f"{u.doc}:col{loc.column_no}")
@@ -682,7 +681,6 @@ def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> 
             split_sentences(u.text), key=lambda x: score_sentence(index, index.tokenizer(q.normalized), x)
         )
         lines.append(f"{_strip_lead(sent).rstrip('。；')}{cites.marks(cites.cite(u, sent))}。")
-        _ = doc
     return lines
 
 
@@ -849,7 +847,3 @@ def _try_llm(
             notice="大模型的回答未通过引用核验，已改用原文摘录回答。",
         )
     return replace(ans, question=extractive.question, standalone_question=question)
-
-
-def normalize_for_display(question: str) -> str:
-    return normalize_question(question)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from policyqa.models import Citation, Unit
-from policyqa.text import canon, split_sentences
+from policyqa.text import canon
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -59,18 +59,6 @@ def renumber(answer: str, citations: list[Citation]) -> tuple[str, tuple[Citatio
 
 def markers_in(text: str) -> list[int]:
     return [int(m.group(1)) for m in MARKER.finditer(text)]
-
-
-def best_sentence(unit_text: str, statement: str) -> str:
-    """The sentence of ``unit_text`` sharing most character bigrams with ``statement``."""
-    sents = split_sentences(unit_text) or [unit_text]
-    target = _bigrams(statement)
-    return max(sents, key=lambda s: (len(_bigrams(s) & target), -len(s)))
-
-
-def _bigrams(s: str) -> set[str]:
-    s = re.sub(r"\W", "", canon(MARKER.sub("", s)))
-    return {s[i : i + 2] for i in range(len(s) - 1)}
 
 
 def contract_problems(

@@ -82,6 +82,8 @@ def _questions(args: argparse.Namespace) -> list[str]:
             text = Path(args.batch).read_text(encoding="utf-8")
         except OSError as e:
             raise InputError(f"无法读取问题文件 {args.batch}：{e.strerror}") from e
+        except UnicodeDecodeError:
+            raise InputError(f"问题文件 {args.batch} 不是 UTF-8 文本。") from None
         return [line.strip() for line in text.splitlines() if line.strip()]
     if not args.question:
         from policyqa.errors import InputError
@@ -167,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         return int(args.func(args, settings) or 0)
     except PolicyQAError as e:
         print(f"错误：{e}", file=sys.stderr)

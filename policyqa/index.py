@@ -478,8 +478,11 @@ def _switch(home: Path, target: Path) -> None:
         tmp_link.unlink()
     tmp_link.symlink_to(Path("builds") / target.name)
     index = home / "index"
-    if index.exists() and not index.is_symlink():  # a plain directory from elsewhere
-        shutil.rmtree(index)
+    if index.exists() and not index.is_symlink():  # never delete a folder we did not make
+        tmp_link.unlink()
+        raise PolicyQAError(
+            f"{index} 是一个普通目录，不是 policyqa 建立的链接：请移走它后再运行 `policyqa ingest`。"
+        )
     os.replace(tmp_link, index)
 
 
@@ -490,6 +493,7 @@ def _prune(settings: Settings, keep: Path) -> None:
     for p in old[KEEP_BUILDS:]:
         if p == keep:
             continue
+        forget_client(settings, p)  # drop this process's handle on the folder before deleting it
         m = read_manifest(p) or {}
         if settings.chroma_url:
             with contextlib.suppress(Exception):
@@ -511,7 +515,8 @@ def _prune(settings: Settings, keep: Path) -> None:
 class Index:
     """An opened build: documents, units, BM25 and vector stores, the embedder.
 
-    Immutable after opening; safe to share between threads (BM25 and Chroma queries are
+    Read-only after opening except ``memo`` (derived data filled lazily, bounded by the index's
+    vocabulary and units); safe to share between threads (BM25 and Chroma queries are
     read-only; jieba is guarded by a lock in ``policyqa.tokenize``).
     """
 

@@ -10,8 +10,9 @@
 4. ``apply_routes``: units the question names explicitly go first; a named chapter or
    section boosts its units.
 
-Left out: cross-encoder reranking (a ``st:`` reranker could slot in after ``fuse``) and query
-expansion.
+Questions are expanded with the plan's own terms from two tables in kb/ (English terms,
+everyday words) before BM25 and routing. Left out: cross-encoder reranking (a ``st:``
+reranker could slot in after ``fuse``).
 """
 
 from __future__ import annotations
@@ -93,13 +94,19 @@ def load_terms(path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda p: -len(p[0])))
 
 
-_TERMS: dict[Path, tuple[tuple[str, str], ...]] = {}
+_TERMS: dict[Path, tuple[int, tuple[tuple[str, str], ...]]] = {}
 
 
 def _terms(path: Path) -> tuple[tuple[str, str], ...]:
-    if path not in _TERMS:
-        _TERMS[path] = load_terms(path)
-    return _TERMS[path]
+    """The table at ``path``, re-read when the file changes (an admin may edit kb/ and re-ingest)."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    cached = _TERMS.get(path)
+    if cached is None or cached[0] != stamp:
+        _TERMS[path] = (stamp, load_terms(path))
+    return _TERMS[path][1]
 
 
 def expand_english(text: str, kb_dir: Path) -> str:
@@ -326,9 +333,15 @@ def fuse(
 
 
 def idf(index: Index, token: str) -> float:
-    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum)."""
+    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum).
+
+    Cached per token of the index's vocabulary only, so questions cannot grow the cache.
+    """
     key = ("idf", token)
     if key not in index.memo:
+        if not any(token in r.vocab_dict for r in index.bm25.values()):
+            n = sum(len(v) for v in index.retrievable.values())
+            return math.log(1 + (n + 0.5) / 0.5)
         n = sum(len(v) for v in index.retrievable.values())
         df = 0
         for r in index.bm25.values():

@@ -10,6 +10,22 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from policyqa.errors import PolicyQAError
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: Any) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise PolicyQAError(f"环境变量 {name}={raw!r} 不是有效的数字。") from None
+    if value <= 0:
+        raise PolicyQAError(f"环境变量 {name} 必须大于 0（现在是 {raw}）。")
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,10 +56,10 @@ class Settings:
             llm_base_url=e.get("POLICYQA_LLM_BASE_URL") or None,
             llm_model=e.get("POLICYQA_LLM_MODEL") or d.llm_model,
             llm_api_key=e.get("POLICYQA_LLM_API_KEY") or None,
-            llm_timeout=float(e.get("POLICYQA_LLM_TIMEOUT") or d.llm_timeout),
+            llm_timeout=_number(e, "POLICYQA_LLM_TIMEOUT", d.llm_timeout, float),
             feedback_log=Path(fb) if fb else None,
             admin_password=e.get("POLICYQA_ADMIN_PASSWORD") or None,
-            max_question_chars=int(e.get("POLICYQA_MAX_QUESTION_CHARS") or d.max_question_chars),
+            max_question_chars=_number(e, "POLICYQA_MAX_QUESTION_CHARS", d.max_question_chars, int),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -61,10 +77,6 @@ class Settings:
     @property
     def feedback_path(self) -> Path:
         return self.feedback_log or (self.home / "feedback.jsonl")
-
-    @property
-    def llm_enabled(self) -> bool:
-        return bool(self.llm_base_url)
 
     def __repr__(self) -> str:  # never print secrets
         hidden = {"llm_api_key", "admin_password"}

@@ -4,7 +4,8 @@ One ``Tokenizer`` per (dictionary, stopwords) pair, built once and reused (jieba
 loads its dictionary, ≈ 0.6 s). Questions and units go through the same function, after
 traditional → simplified conversion and the same artefact repair as the parser.
 
-Left out: part-of-speech filtering, synonyms (the dense retriever covers paraphrase).
+Left out: part-of-speech filtering; synonyms are added to the question by policyqa.retrieve,
+not here.
 """
 
 from __future__ import annotations
