@@ -523,7 +523,12 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
         if b.kind == "chapter":
             m = RE_CHAPTER.match(t)
             assert m
-            ch = {"no": _heading_no(m.group(1), first), "title": m.group(2).strip(), "sections": [], "intro": []}
+            ch = {
+                "no": _heading_no(m.group(1), first),
+                "title": m.group(2).strip(),
+                "sections": [],
+                "intro": [],
+            }
             chapters.append(ch)
             sec = col = None
             subheading = None
@@ -692,7 +697,9 @@ def parse_document(source: str, doc_id: str, meta: dict[str, Any] | None = None,
     for u in units:
         if u.id in seen:
             line = source.count("\n", 0, u.spans[0][0]) + 1 if u.spans else 0
-            raise DocumentError(f"{path or doc_id}：第{line}行与前文编号重复（{u.id}），请检查章、节、专栏或指标的编号。")
+            raise DocumentError(
+                f"{path or doc_id}：第{line}行与前文编号重复（{u.id}），请检查章、节、专栏或指标的编号。"
+            )
         seen[u.id] = u
     if not chapters:
         warnings.append("未识别到“第X章”结构：全文按段落处理")
