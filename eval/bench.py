@@ -245,8 +245,13 @@ def in_process(settings: Any, repeat: int, limit: int | None, log: Any) -> dict[
             baseline.ask(text)
             times["b_ask"].append((time.perf_counter() - t) * 1000)
         log(f"  in-process pass {r + 1}/{repeat}: ask p50 {pct(times['ask'][-len(questions) :], 50):.1f} ms")
+    floor = pct(times["embed"], 50)
     return {
         "open_s": open_s,
+        "omp_threads": os.environ.get("OMP_NUM_THREADS", "默认"),
+        # stalls: a query embedding 10× slower than its median (OpenMP threads descheduled on a
+        # busy machine show up here, in ours and the baseline alike)
+        "embed_stalls": sum(1 for x in times["embed"] if x > 10 * floor),
         "questions": len(questions),
         "repeat": repeat,
         "modes": modes,
@@ -535,6 +540,10 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
             f"比值：ask p50 / 查询向量 p50 = **{t['ask']['p50'] / t['embed']['p50']:.2f}**；"
             f"ask p50 / 基线 ask p50 = {t['ask']['p50'] / t['b_ask']['p50']:.2f}；"
             f"search p50 / 基线 search p50 = {t['search']['p50'] / t['b_search']['p50']:.2f}。",
+            "",
+            f"查询向量比中位数慢 10 倍以上的次数：{ip['embed_stalls']} / {t['embed']['n']}"
+            f"（OMP_NUM_THREADS={ip['omp_threads']}；共享机器上 OpenMP 线程被抢占时出现，"
+            "本系统与基线都受影响）。",
             "",
             "ask 各阶段（`Answer.timings_ms`，p50 / p95 ms）："
             + "；".join(f"{k} {fmt(v['p50'])} / {fmt(v['p95'])}" for k, v in ip["stages"].items())
