@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         share=args.share == "on",
         footer_links=["api"],
         show_error=False,
-        **launch_assets(),
+        **launch_assets(state),
     )
     return 0
 

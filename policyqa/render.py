@@ -6,7 +6,12 @@ and returns a string (or table rows), so the page is tested without a browser.
 Safety: every piece of plan text and user text passes through ``esc`` (``html.escape``) before
 it is placed in HTML; the only markup in the output is the markup written here. The chat
 messages are Markdown with inline HTML (gradio's Chatbot renders Markdown and sanitises HTML
-again in the browser).
+again in the browser), so text placed in a chat message goes through ``md_text`` instead: it
+also writes the characters of Markdown link / image / autolink / code syntax (``! [ ] ( ) ` \\
+: @`` and the dot of ``www.``) as numeric character references, which Markdown never reads as
+syntax. A question or an LLM draft holding ``![](http://…)`` or ``[x](javascript:…)`` is
+therefore shown as text, never fetched or linked; our own ``[n]`` citation links are written
+after that (``answer_html``).
 
 Left out: rendering Markdown ourselves (the Chatbot does it), syntax beyond what answers use.
 """
@@ -53,6 +58,19 @@ MODE_NAMES = {
 def esc(text: object) -> str:
     """HTML-escape any text (quotes included): the one way text enters our HTML."""
     return html.escape("" if text is None else str(text), quote=True)
+
+
+# Markdown punctuation that builds links, images, reference definitions and code spans (and the
+# backslash that escapes it), plus ":" and "@" of GFM's bare autolinks (http://…, mailto). As
+# character references they display unchanged but are never syntax.
+_MD_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "![]()`\\:@"})
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM's bare www. autolinks
+
+
+def md_text(text: object) -> str:
+    """``esc`` for text inside a chat message (Markdown): also no link, image, autolink or code
+    syntax."""
+    return _WWW.sub(r"\1&#46;", esc(text).translate(_MD_INERT))
 
 
 # ----------------------------------------------------------------------------- citations
@@ -105,7 +123,7 @@ def cite_anchor(turn: int, n: int) -> str:
 def _marker_link(turn: int, n: int) -> str:
     return (
         f'<sup class="pq-sup"><a class="pq-marker" href="#{cite_anchor(turn, n)}" '
-        f'data-turn="{turn}" data-n="{n}" title="查看出处 [{n}]">[{n}]</a></sup>'
+        f'data-turn="{turn}" data-n="{n}" title="查看出处 [{n}]">&#91;{n}&#93;</a></sup>'
     )
 
 
@@ -117,6 +135,21 @@ def link_markers(escaped: str, turn: int, valid: Iterable[int]) -> str:
     return MARKER.sub(
         lambda m: _marker_link(turn, int(m.group(1))) if int(m.group(1)) in ok else m.group(0), escaped
     )
+
+
+def answer_html(text: str, turn: int, valid: Iterable[int]) -> str:
+    """Answer text for a chat message: ``md_text`` (no Markdown links or images, whoever wrote
+    the text) with each ``[n]`` that has a citation as a superscript link to the 出处 panel."""
+    ok = set(valid)
+    out: list[str] = []
+    pos = 0
+    for m in MARKER.finditer(text or ""):
+        n = int(m.group(1))
+        out.append(md_text(text[pos : m.start()]))
+        out.append(_marker_link(turn, n) if n in ok else md_text(m.group(0)))
+        pos = m.end()
+    out.append(md_text((text or "")[pos:]))
+    return "".join(out)
 
 
 def _indicator_table_html(ind: Indicator) -> str:
@@ -163,8 +196,8 @@ def short_question(question: str, limit: int = QUESTION_DISPLAY_CHARS) -> str:
 
 
 def render_question(question: str) -> str:
-    """The user's message as shown in the chat: escaped text, never markup."""
-    return esc(short_question(question))
+    """The user's message as shown in the chat: escaped text, never markup (HTML or Markdown)."""
+    return md_text(short_question(question))
 
 
 def answer_notes(answer: Answer) -> list[tuple[str, str]]:
@@ -184,12 +217,11 @@ def answer_notes(answer: Answer) -> list[tuple[str, str]]:
 
 
 def render_answer(answer: Answer, turn: int) -> str:
-    """The assistant message: the answer (Markdown, escaped) with ``[n]`` as links to
-    ``#cite-<turn>-<n>``, then its notes and a one-line footer (mode, time)."""
-    text = link_markers(esc(answer.answer), turn, (c.n for c in answer.citations))
-    parts = [text]
+    """The assistant message: the answer (escaped, no Markdown links or images) with ``[n]`` as
+    links to ``#cite-<turn>-<n>``, then its notes and a one-line footer (mode, time)."""
+    parts = [answer_html(answer.answer, turn, (c.n for c in answer.citations))]
     for cls, note in answer_notes(answer):
-        parts.append(f'<span class="pq-note {cls}">{esc(note)}</span>')
+        parts.append(f'<span class="pq-note {cls}">{md_text(note)}</span>')
     mode = MODE_NAMES.get(answer.mode, "原文摘录" if answer.mode.startswith("llm-fallback") else answer.mode)
     foot = [mode]
     if answer.citations:
@@ -202,8 +234,9 @@ def render_answer(answer: Answer, turn: int) -> str:
 
 
 def render_partial(text: str, *, llm: bool) -> str:
-    """A message still arriving. LLM tokens are unchecked, so they are shown as a draft."""
-    body = esc(text) if text else "正在检索规划原文…"
+    """A message still arriving. LLM tokens are unchecked, so they are shown as a draft (as text:
+    no Markdown links or images)."""
+    body = md_text(text) if text else "正在检索规划原文…"
     if llm:
         return f'{body}\n\n<span class="pq-note pq-note-info">正在生成，引用核验完成后显示最终回答…</span>'
     return body

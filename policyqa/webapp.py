@@ -14,14 +14,19 @@ Import this module only after setting ``GRADIO_ANALYTICS_ENABLED`` (app.py does)
 
 from __future__ import annotations
 
+import atexit
+import collections
 import hmac
 import json
 import logging
+import math
+import os
 import queue
+import secrets
+import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +36,7 @@ from typing import Any
 import gradio as gr
 
 from policyqa import render
-from policyqa.answer import ask
+from policyqa.answer import ask, check_input
 from policyqa.errors import PolicyQAError
 from policyqa.feedback import append_feedback, feedback_record, read_feedback
 from policyqa.index import Index, build_index, open_index
@@ -42,10 +47,56 @@ from policyqa.settings import Settings
 log = logging.getLogger("policyqa.app")
 
 EXAMPLES = ("2025年森林覆盖率目标是多少？", "专栏8包括哪些工程？", "工地扬尘谁管？")
-MAX_K = 20
+MAX_K = 20  # the browse tab's slider
+API_MAX_K = 50  # /search
+DEFAULT_K = 5
 PRIVATE = "private"  # gradio 6 spelling of show_api=False: no API docs, not callable by clients
-EXPORT_DIR = Path(tempfile.gettempdir()) / "policyqa-exports"
+EXPORT_PREFIX = "policyqa-exports-"
 EXPORT_TTL_S = 3600
+
+
+class AdminGuard:
+    """Checks the admin password with a per-process backoff: after ``max_failures`` wrong
+    passwords within ``window_s`` seconds, every attempt (right or wrong) is refused for
+    ``lockout_s`` seconds. Counts live in memory under a lock; the password is never logged."""
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window_s: float = 60.0,
+        lockout_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._failures: collections.deque[float] = collections.deque()
+        self._locked_until = 0.0
+
+    def check(self, given: str | None, settings: Settings) -> str | None:
+        """None when ``given`` is the admin password, else the (Chinese) message to show."""
+        with self._lock:
+            now = self.clock()
+            if now < self._locked_until:
+                return f"口令错误次数过多，请 {math.ceil(self._locked_until - now)} 秒后再试。"
+            if password_ok(given, settings):
+                self._failures.clear()
+                return None
+            self._failures.append(now)
+            while self._failures and self._failures[0] <= now - self.window_s:
+                self._failures.popleft()
+            if len(self._failures) >= self.max_failures:
+                self._failures.clear()
+                self._locked_until = now + self.lockout_s
+                log.warning(
+                    "admin password: %d wrong attempts, refusing attempts for %.0f s",
+                    self.max_failures,
+                    self.lockout_s,
+                )
+                return f"口令不正确。错误次数过多，请 {math.ceil(self.lockout_s)} 秒后再试。"
+            return "口令不正确。"
 
 
 @dataclass
@@ -57,6 +108,23 @@ class AppState:
     llm: Any = None
     admin: bool = False
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
+    admin_guard: AdminGuard = field(default_factory=AdminGuard)
+    _export_dir: Path | None = field(default=None, repr=False)
+    _export_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def export_dir(self) -> Path:
+        """This process's directory for conversation exports, made on first use with
+        ``tempfile.mkdtemp`` (mode 0700, a fresh random name: no other local user can read it
+        or plant a symlink in it) under ``settings.home`` when that exists, else the system
+        temp directory; removed when the process exits."""
+        with self._export_lock:
+            if self._export_dir is None or not self._export_dir.is_dir():
+                home = Path(self.settings.home)
+                parent = str(home.resolve()) if home.is_dir() else None
+                d = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=parent)).resolve()
+                atexit.register(shutil.rmtree, d, ignore_errors=True)
+                self._export_dir = d
+            return self._export_dir
 
 
 # ----------------------------------------------------------------------------- plain helpers
@@ -88,10 +156,20 @@ def parse_history_json(text: str) -> list[dict[str, Any]]:
     return data
 
 
-def safe_ask(state: AppState, question: str, history: list[dict[str, Any]], on_token=None) -> Answer:
-    """ask() that never takes the page down: a failure becomes a non-answer with mode "error"."""
+def safe_ask(
+    state: AppState,
+    question: str,
+    history: list[dict[str, Any]],
+    on_token=None,
+    *,
+    index: Index | None = None,
+) -> Answer:
+    """ask() that never takes the page down: a failure becomes a non-answer with mode "error".
+    ``index``: the index this request read from ``state`` (default: the live one now)."""
     try:
-        return ask(state.index, question, history, llm=state.llm, on_token=on_token)
+        return ask(
+            state.index if index is None else index, question, history, llm=state.llm, on_token=on_token
+        )
     except PolicyQAError as e:
         log.warning("ask failed: %s", e)
         text = str(e)
@@ -101,22 +179,58 @@ def safe_ask(state: AppState, question: str, history: list[dict[str, Any]], on_t
     return Answer(question=question or "", answer=text, answerable=False, mode="error")
 
 
-def write_export(answers: list[Answer]) -> str:
-    """Write the conversation as Markdown to a fresh temp file; return its path."""
-    EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+def write_export(answers: list[Answer], directory: Path) -> str:
+    """Write the conversation as Markdown to a new file (unique name, mode 0600) in
+    ``directory`` (``AppState.export_dir()``); exports older than an hour are removed. Returns the path."""
     cutoff = time.time() - EXPORT_TTL_S
-    for old in EXPORT_DIR.glob("*/*.md"):
+    for old in directory.glob("policyqa-chat-*.md"):
         try:
             if old.stat().st_mtime < cutoff:
                 old.unlink()
-                old.parent.rmdir()
         except OSError:
             pass
-    d = EXPORT_DIR / uuid.uuid4().hex
-    d.mkdir()
-    path = d / f"policyqa-chat-{datetime.now():%Y%m%d-%H%M%S}.md"
-    path.write_text(render.render_export_markdown(answers), encoding="utf-8")
+    data = render.render_export_markdown(answers).encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        path = directory / f"policyqa-chat-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.md"
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        break
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     return str(path)
+
+
+def parse_k(k: Any, high: int = API_MAX_K) -> int:
+    """The number of hits asked for: an integer clamped to 1..``high``; DEFAULT_K when missing
+    or not a number."""
+    if isinstance(k, bool):
+        return DEFAULT_K
+    try:
+        n = float(k)
+    except (TypeError, ValueError):
+        return DEFAULT_K
+    if not math.isfinite(n):
+        return DEFAULT_K
+    return max(1, min(int(n), high))
+
+
+def checked_search(index: Index, settings: Settings, question: str, k: Any, high: int = API_MAX_K) -> list:
+    """search() behind the same input check as ask. Raises PolicyQAError with a Chinese message
+    for unusable input or a failed search (the cause is logged)."""
+    problem = check_input(question, settings.max_question_chars)
+    if problem:
+        raise PolicyQAError(problem)
+    try:
+        return search(index, question, k=parse_k(k, high))
+    except PolicyQAError as e:
+        log.warning("search failed: %s", e)
+        raise
+    except Exception:
+        log.exception("search failed")
+        raise PolicyQAError("检索暂时出错，请稍后再试。") from None
 
 
 def record_vote(settings: Settings, answers: list[Answer], vote: str, comment: str) -> tuple[str, bool]:
@@ -137,7 +251,7 @@ def password_ok(given: str | None, settings: Settings) -> bool:
     expected = settings.admin_password
     if not expected:
         return False
-    return hmac.compare_digest((given or "").encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(str(given or "").encode("utf-8"), expected.encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- page assets
@@ -226,9 +340,14 @@ def theme() -> Any:
     )
 
 
-def launch_assets() -> dict[str, Any]:
-    """Page-level arguments for ``Blocks.launch`` (gradio 6 takes them there, not in Blocks())."""
-    return {"css": CSS, "js": JS, "theme": theme()}
+def launch_assets(state: AppState | None = None) -> dict[str, Any]:
+    """Page-level arguments for ``Blocks.launch`` (gradio 6 takes them there, not in Blocks()).
+    With ``state``, gradio may also hand out files of its export directory (which may lie
+    outside the working and temp directories gradio allows by default)."""
+    assets: dict[str, Any] = {"css": CSS, "js": JS, "theme": theme()}
+    if state is not None:
+        assets["allowed_paths"] = [str(state.export_dir())]
+    return assets
 
 
 # ----------------------------------------------------------------------------- the app
@@ -307,6 +426,7 @@ def _chat_tab(state: AppState) -> None:
         if not question.strip():
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        index = state.index  # one build for the whole request, even if an admin swaps it meanwhile
         turn = len(past) + 1
         shown = [*shown, {"role": "user", "content": render.render_question(question)}]
         live = {"role": "assistant", "content": render.render_partial("", llm=False)}
@@ -314,25 +434,26 @@ def _chat_tab(state: AppState) -> None:
         history = history_of(past)
         if state.llm is not None and question.strip():
             answer = None
-            for partial, done in _stream_llm(state, question, history):
+            for partial, done in _stream_llm(state, index, question, history):
                 if done is not None:
                     answer = done
                     break
                 live = {"role": "assistant", "content": render.render_partial(partial, llm=True)}
                 yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         else:
-            answer = safe_ask(state, question, history)
+            answer = safe_ask(state, question, history, index=index)
             # extractive answers are ready at once: show them in a few line-aligned chunks
             for chunk in render.stream_chunks(answer.answer)[:-1]:
-                text = render.link_markers(render.esc(chunk), turn, (c.n for c in answer.citations))
+                text = render.answer_html(chunk, turn, (c.n for c in answer.citations))
                 live = {"role": "assistant", "content": text}
                 yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 time.sleep(0.04)
         assert answer is not None
         past = [*past, answer]
         shown = [*shown, {"role": "assistant", "content": render.render_answer(answer, turn)}]
-        html_sources = render.render_sources(past, state.index.units)
-        yield "", shown, past, html_sources, gr.DownloadButton(value=write_export(past), interactive=True), ""
+        html_sources = render.render_sources(past, index.units)
+        path = write_export(past, state.export_dir())
+        yield "", shown, past, html_sources, gr.DownloadButton(value=path, interactive=True), ""
 
     msg.submit(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
     send.click(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
@@ -358,7 +479,7 @@ def _chat_tab(state: AppState) -> None:
 
 
 def _stream_llm(
-    state: AppState, question: str, history: list[dict[str, Any]]
+    state: AppState, index: Index, question: str, history: list[dict[str, Any]]
 ) -> Iterator[tuple[str, Answer | None]]:
     """Run ask() with the LLM in a thread; yield (text so far, None) per token batch, then
     (text, answer) once the checked answer is ready."""
@@ -367,7 +488,7 @@ def _stream_llm(
 
     def work() -> None:
         try:
-            result["answer"] = safe_ask(state, question, history, on_token=q.put)
+            result["answer"] = safe_ask(state, question, history, on_token=q.put, index=index)
         finally:
             q.put(None)
 
@@ -456,12 +577,14 @@ def _browse_tab(state: AppState) -> None:
                 sb = gr.Button("检索", variant="primary", scale=1, min_width=80)
             hits = gr.HTML(render.render_hits("", []))
 
-            def do_search(q: str, k: float) -> str:
+            def do_search(q: str | None, k: float | None) -> str:
+                q = q or ""
+                if not q.strip():
+                    return render.render_hits("", [])
                 try:
-                    return render.render_hits(q, search(state.index, q or "", k=int(k)))
-                except Exception:
-                    log.exception("search failed")
-                    return '<div class="pq-muted">检索暂时出错，请稍后再试。</div>'
+                    return render.render_hits(q, checked_search(state.index, state.settings, q, k, MAX_K))
+                except PolicyQAError as e:
+                    return f'<div class="pq-muted">{render.esc(e)}</div>'
 
             sq.submit(do_search, [sq, sk], hits, api_visibility=PRIVATE)
             sb.click(do_search, [sq, sk], hits, api_visibility=PRIVATE)
@@ -480,16 +603,16 @@ def _admin_tab(state: AppState) -> None:
     fb = gr.Dataframe(
         headers=["时间", "评价", "问题", "意见", "模式"], interactive=False, wrap=True, visible=False
     )
-    denied = "口令不正确。"
+    guard = state.admin_guard
 
     def show_manifest(p: str) -> tuple:
-        if not password_ok(p, state.settings):
+        if denied := guard.check(p, state.settings):
             return denied, gr.JSON(visible=False)
         m = state.index.manifest
         return render.manifest_summary(m), gr.JSON(value=m, visible=True)
 
     def show_feedback(p: str) -> tuple:
-        if not password_ok(p, state.settings):
+        if denied := guard.check(p, state.settings):
             return denied, gr.Dataframe(visible=False)
         recs = read_feedback(state.settings.feedback_path, limit=500)
         ups = sum(r.get("vote") == "up" for r in recs)
@@ -507,46 +630,51 @@ def _admin_tab(state: AppState) -> None:
         return head, gr.Dataframe(value=rows or [["", "", "", "", ""]], visible=True)
 
     def rebuild(p: str, forced: bool) -> Iterator[str]:
-        if not password_ok(p, state.settings):
+        """Build a new index in a worker thread and show its progress. The worker holds
+        ``rebuild_lock`` for its whole life and swaps ``state.index`` itself, so a page that
+        disconnects (this generator closed) neither frees the lock early nor skips the swap."""
+        if denied := guard.check(p, state.settings):
             yield denied
             return
         if not state.rebuild_lock.acquire(blocking=False):
             yield "已有重建任务在进行，请稍候。"
             return
-        try:
-            lines: list[str] = []
-            q: queue.Queue[str | None] = queue.Queue()
-            out: dict[str, Any] = {}
+        q: queue.Queue[str | None] = queue.Queue()
+        out: dict[str, Any] = {}
 
-            def work() -> None:
-                try:
-                    out["result"] = build_index(
-                        state.settings, force=forced, progress=q.put, embedder=state.index.embedder
-                    )
-                    out["index"] = open_index(state.settings, embedder=state.index.embedder)
-                except Exception as e:  # shown to the admin; the old index keeps serving
-                    out["error"] = e
-                finally:
-                    q.put(None)
-
-            threading.Thread(target=work, name="policyqa-ingest", daemon=True).start()
-            while (line := q.get()) is not None:
-                if line.lstrip().startswith("向量") and lines and lines[-1].lstrip().startswith("向量"):
-                    lines[-1] = line
-                else:
-                    lines.append(line)
-                yield "```\n" + "\n".join(lines[-20:]) + "\n```"
-            if "error" in out:
-                e = out["error"]
+        def work() -> None:
+            try:
+                embedder = state.index.embedder
+                build_index(state.settings, force=forced, progress=q.put, embedder=embedder)
+                new = open_index(state.settings, embedder=embedder)
+                state.index = new  # requests in flight keep the index they started with
+                out["index"] = new
+                log.info("index swapped to build %s", new.build_id)
+            except Exception as e:  # shown to the admin; the old index keeps serving
                 log.error("re-ingest failed: %s: %s", type(e).__name__, e)
-                msg = str(e) if isinstance(e, PolicyQAError) else f"{type(e).__name__}: {e}"
-                yield f"重建失败，仍使用原索引：{msg}"
-                return
-            state.index = out["index"]
-            log.info("index swapped to build %s", state.index.build_id)
-            yield "已切换到新索引。\n\n" + render.manifest_summary(state.index.manifest)
-        finally:
+                out["error"] = e
+            finally:
+                state.rebuild_lock.release()
+                q.put(None)
+
+        try:
+            threading.Thread(target=work, name="policyqa-ingest", daemon=True).start()
+        except BaseException:
             state.rebuild_lock.release()
+            raise
+        lines: list[str] = []
+        while (line := q.get()) is not None:
+            if line.lstrip().startswith("向量") and lines and lines[-1].lstrip().startswith("向量"):
+                lines[-1] = line
+            else:
+                lines.append(line)
+            yield "```\n" + "\n".join(lines[-20:]) + "\n```"
+        if "error" in out:
+            e = out["error"]
+            msg = str(e) if isinstance(e, PolicyQAError) else f"{type(e).__name__}: {e}"
+            yield f"重建失败，仍使用原索引：{msg}"
+            return
+        yield "已切换到新索引。\n\n" + render.manifest_summary(out["index"].manifest)
 
     b_manifest.click(show_manifest, pw, [status, manifest], api_visibility=PRIVATE)
     b_feedback.click(show_feedback, pw, [status, fb], api_visibility=PRIVATE)
@@ -568,10 +696,14 @@ def _api(state: AppState) -> None:
             raise gr.Error(answer.answer)
         return answer.to_dict()
 
-    def api_search(question: str, k: int = 5) -> dict:
-        """The top-k units of the plan for a question: {"question", "hits": [{id, score, label, location, text}]}."""
-        k = max(1, min(int(k), 50))
-        hits = search(state.index, question or "", k=k)
+    def api_search(question: str, k: int = DEFAULT_K) -> dict:
+        """The top-k units of the plan for a question: {"question", "hits": [{id, score, label, location, text}]}.
+        k: 1–50 (5 when missing). Unusable input raises an error with a Chinese message."""
+        text = question if isinstance(question, str) else ("" if question is None else str(question))
+        try:
+            hits = checked_search(state.index, state.settings, text, k)
+        except PolicyQAError as e:
+            raise gr.Error(str(e)) from None
         return {"question": question, "hits": [h.to_dict() for h in hits]}
 
     def api_outline() -> dict:

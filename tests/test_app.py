@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT, app_env, free_port
 
-from policyqa.models import Answer, Citation, Location
+from policyqa.models import Answer, Citation, Location, Unit
 
 pytestmark = pytest.mark.server
 
@@ -93,6 +98,25 @@ def test_search(client, unit_ids: set[str]) -> None:
     for h in r["hits"]:
         assert set(h) >= {"id", "score", "label", "location", "text"} and h["id"] in unit_ids
     assert any(h["location"]["indicator_no"] == 17 for h in r["hits"])
+
+
+def test_search_checks_input_like_ask(client) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="问题太长"):
+        client.predict("森" * 5000, 3, api_name="/search")
+    with pytest.raises(AppError, match="请输入问题"):
+        client.predict("   ", 3, api_name="/search")
+    with pytest.raises(AppError, match="没有读到可以检索的文字"):
+        client.predict("？！…", 3, api_name="/search")
+
+
+@pytest.mark.parametrize(("k", "most"), [(None, 5), ("不是数字", 5), (0, 1), (-3, 1), (10_000, 50), (2.9, 2)])
+def test_search_k_is_defaulted_and_clamped(client, k: object, most: int) -> None:
+    r = client.predict("生态环境保护", k, api_name="/search")
+    assert 1 <= len(r["hits"]) <= most
+    if most in (1, 5):
+        assert len(r["hits"]) == most
 
 
 def test_outline(client) -> None:
@@ -175,3 +199,174 @@ def test_unwritable_feedback_log_is_reported_not_raised(tmp_path: Path, caplog) 
     status, saved = record_vote(ok, [ANSWER], "down", "x")
     assert saved and ok.feedback_path.exists()
     assert record_vote(ok, [], "up", "")[1] is False
+
+
+# ----------------------------------------------------------------------------- in-process: webapp
+
+
+def fake_index(build_id: str, units: dict | None = None) -> SimpleNamespace:
+    """Just what build_app and the handlers read of an Index."""
+    return SimpleNamespace(
+        build_id=build_id,
+        docs={},
+        units=units or {},
+        manifest={"build_id": build_id, "counts": {}, "documents": []},
+        embedder=object(),
+    )
+
+
+def handler(demo, name: str):
+    """The function behind one of the page's (private) events."""
+    return next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name)
+
+
+@pytest.fixture
+def webapp(monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    from policyqa import webapp
+
+    return webapp
+
+
+def test_exports_go_to_a_private_directory_of_this_process(webapp, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    state = webapp.AppState(settings=Settings(home=tmp_path), index=fake_index("a"))
+    d = state.export_dir()
+    assert d.parent == tmp_path.resolve() and d.name.startswith("policyqa-exports-")
+    assert d.stat().st_mode & 0o777 == 0o700  # mkdtemp: no other local user can list or plant files
+    assert state.export_dir() == d  # one per process (per AppState)
+    assert webapp.AppState(settings=Settings(home=tmp_path), index=fake_index("a")).export_dir() != d
+    paths = {webapp.write_export([ANSWER], d) for _ in range(3)}
+    assert len(paths) == 3  # unique names, even within one second
+    for p in map(Path, paths):
+        assert p.parent == d and p.stat().st_mode & 0o777 == 0o600
+        assert "62.6[1]" in p.read_text(encoding="utf-8")
+    assert webapp.launch_assets(state)["allowed_paths"] == [str(d)]
+
+    no_home = webapp.AppState(settings=Settings(home=tmp_path / "missing"), index=fake_index("a"))
+    e = no_home.export_dir()
+    assert e.parent == Path(tempfile.gettempdir()).resolve() and e.name != "policyqa-exports"
+    assert e.stat().st_mode & 0o777 == 0o700
+    shutil.rmtree(e)
+
+
+def test_parse_k(webapp) -> None:
+    assert [webapp.parse_k(k) for k in (None, "", "x", True, float("nan"), float("inf"))] == [5] * 6
+    assert [webapp.parse_k(k) for k in (0, -1, 1, 7, "12", 7.9, 51, 10**9)] == [1, 1, 1, 7, 12, 7, 50, 50]
+    assert webapp.parse_k(30, high=20) == 20
+
+
+def test_browse_search_checks_input_and_k(webapp, monkeypatch, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    calls: list[int] = []
+    monkeypatch.setattr(webapp, "search", lambda index, q, k: calls.append(k) or [])
+    state = webapp.AppState(settings=Settings(home=tmp_path), index=fake_index("a"))
+    do_search = handler(webapp.build_app(state), "do_search")
+    assert "问题太长" in do_search("森" * 5000, 5) and calls == []
+    assert "请输入要检索的内容" in do_search(None, None)
+    assert "没有找到" in do_search("森林覆盖率", None) and calls == [5]
+    do_search("森林覆盖率", 999)
+    assert calls[-1] == webapp.MAX_K
+
+    def broken(index, q, k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(webapp, "search", broken)
+    assert "检索暂时出错" in do_search("森林覆盖率", 3)
+
+
+def test_a_request_keeps_the_index_it_started_with(webapp, monkeypatch, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    unit = Unit(
+        "d:p1", "d", "paragraph", "前文。森林覆盖率达到62.5%。后文。", "第一章 › 第一节", Location("d")
+    )
+    old, new = fake_index("old", {"d:p1": unit}), fake_index("new")
+    state = webapp.AppState(settings=Settings(home=tmp_path), index=old)
+    seen = []
+
+    def ask_during_a_swap(index, question, history, llm=None, on_token=None):
+        seen.append(index)
+        state.index = new  # an admin re-ingest finishes while this request runs
+        cite = Citation(1, "d:p1", unit.label, unit.location, "森林覆盖率达到62.5%。")
+        return Answer(question, "森林覆盖率达到62.5%[1]。", True, (cite,))
+
+    monkeypatch.setattr(webapp, "ask", ask_during_a_swap)
+    respond = handler(webapp.build_app(state), "respond")
+    outputs = list(respond("森林覆盖率？", [], []))
+    assert seen == [old]
+    sources = outputs[-1][3]
+    assert "<mark>森林覆盖率达到62.5%。</mark>" in sources and "未能在原文段落中定位" not in sources
+
+
+def test_rebuild_swaps_and_holds_the_lock_even_if_the_page_disconnects(
+    webapp, monkeypatch, tmp_path: Path
+) -> None:
+    from policyqa.settings import Settings
+
+    old, new = fake_index("old"), fake_index("new")
+    release = threading.Event()
+
+    def slow_build(settings, force=False, progress=None, embedder=None):
+        progress("读取 kb/ …")
+        assert release.wait(20)
+
+    monkeypatch.setattr(webapp, "build_index", slow_build)
+    monkeypatch.setattr(webapp, "open_index", lambda settings, embedder=None: new)
+    state = webapp.AppState(settings=Settings(home=tmp_path, admin_password="pw"), index=old, admin=True)
+    rebuild = handler(webapp.build_app(state), "rebuild")
+    gen = rebuild("pw", False)
+    assert "读取 kb/" in next(gen)
+    gen.close()  # the admin page went away mid-build
+    assert state.rebuild_lock.locked() and state.index is old
+    assert list(rebuild("pw", False)) == ["已有重建任务在进行，请稍候。"]
+    release.set()
+    deadline = time.monotonic() + 10
+    while state.rebuild_lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not state.rebuild_lock.locked()
+    assert state.index is new  # swapped by the worker, with nobody watching
+
+    def failing_build(settings, force=False, progress=None, embedder=None):
+        raise OSError("kb/ 不可读")
+
+    monkeypatch.setattr(webapp, "build_index", failing_build)
+    msgs = list(rebuild("pw", False))
+    assert "重建失败" in msgs[-1] and state.index is new and not state.rebuild_lock.locked()
+
+
+def test_admin_password_backoff(webapp, caplog, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    now = [1000.0]
+    guard = webapp.AdminGuard(clock=lambda: now[0])
+    settings = Settings(home=tmp_path, admin_password="s3cret-pw")
+    assert guard.check("s3cret-pw", settings) is None
+    for _ in range(4):
+        assert guard.check("wrong-guess", settings) == "口令不正确。"
+        now[0] += 1
+    assert "30 秒后再试" in guard.check("wrong-guess", settings)  # the 5th within a minute
+    now[0] += 10
+    assert "20 秒后再试" in guard.check("s3cret-pw", settings)  # even the right one waits
+    now[0] += 21
+    assert guard.check("s3cret-pw", settings) is None
+    for _ in range(10):  # failures spread over more than a minute never lock
+        assert guard.check("wrong-guess", settings) == "口令不正确。"
+        now[0] += 16
+    assert "s3cret-pw" not in caplog.text and "wrong-guess" not in caplog.text
+    assert webapp.AdminGuard().check("anything", Settings(home=tmp_path)) == "口令不正确。"  # no password set
+
+
+def test_admin_page_refuses_after_repeated_wrong_passwords(webapp, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    state = webapp.AppState(
+        settings=Settings(home=tmp_path, admin_password="pw"), index=fake_index("a"), admin=True
+    )
+    show_manifest = handler(webapp.build_app(state), "show_manifest")
+    assert "构建编号" in show_manifest("pw")[0]
+    for _ in range(5):
+        assert "口令不正确" in show_manifest("nope")[0]
+    assert "秒后再试" in show_manifest("pw")[0]

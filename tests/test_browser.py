@@ -1,8 +1,9 @@
 """The page in a real browser: Playwright driving Debian's chromium (never `playwright install`).
 
 Asks the forest-coverage question, clicks citation marker [1] and checks that the 出处 panel
-highlights the quoted indicator row; checks that a <script> question shows as text; records a
-👍 in the feedback log. Saves screenshots/browser-ask.png.
+highlights the quoted indicator row; checks that a <script> question shows as text and that
+Markdown image / link syntax in a question is neither loaded nor linked; records a 👍 in the
+feedback log. Saves screenshots/browser-ask.png.
 """
 
 from __future__ import annotations
@@ -93,3 +94,19 @@ def test_script_question_renders_as_text(page) -> None:
     assert chat.locator('img[src="x"]').count() == 0
     assert page.evaluate("() => window.__pq_xss") is None
     expect(page.locator("#pq-sources")).to_contain_text("<script>")
+
+
+def test_markdown_image_in_a_question_is_not_loaded(page) -> None:
+    from playwright.sync_api import expect
+
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "127.0.0.1:1/" in r.url else None)
+    evil = "2025年森林覆盖率目标是多少？![x](http://127.0.0.1:1/x.png)"
+    ask(page, evil, 3)
+    chat = page.locator("#pq-chat")
+    expect(chat).to_contain_text("![x](http://127.0.0.1:1/x.png)")  # shown as text
+    assert chat.locator('img[src*="127.0.0.1:1"]').count() == 0
+    assert chat.locator('a[href*="127.0.0.1:1"]').count() == 0  # nor a link (GFM autolink)
+    assert not requested
+    marker = chat.locator('a.pq-marker[href="#cite-3-1"]').first  # our citation links still work
+    expect(marker).to_have_text("[1]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_markers_become_links_to_their_turns_cards() -> None:
     html = render.render_answer(FOREST, turn=3)
     assert html.count('class="pq-marker"') == 2
     assert 'href="#cite-3-1"' in html and 'href="#cite-3-2"' in html
-    assert ">[1]</a></sup>" in html
+    assert ">&#91;1&#93;</a></sup>" in html  # shown as [1]; never Markdown link syntax
     assert "62.6" in html
     assert "原文摘录" in html and "1.2 秒" in html
 
@@ -137,14 +138,57 @@ def test_user_and_plan_text_are_escaped(evil: str) -> None:
     assert "<" not in render.render_question(evil)
     ans = Answer(evil, f"答复{evil}[1]", True, (Citation(1, "d:x", f"标签{evil}", LOC_PARA, evil),))
     unit = Unit("d:x", "d", "paragraph", f"前文{evil}后文", f"标签{evil}", LOC_PARA)
-    for html in (
+    for out in (
         render.render_answer(ans, 1),
         render.render_sources([ans], {"d:x": unit}),
         render.render_unit(unit),
         render.render_hits(evil, []),
     ):
-        assert "<script" not in html and "<img" not in html and "<svg" not in html
-        assert "&lt;" in html
+        assert "<script" not in out and "<img" not in out and "<svg" not in out
+        assert "&lt;" in out
+
+
+MD_EVIL = [
+    "![x](http://127.0.0.1:1/x.png)",
+    "[点我](javascript:alert(1))",
+    "![x][1]\n\n[1]: http://127.0.0.1:1/x.png",
+    "`![x](http://127.0.0.1:1/x.png)`",
+    "\\![x](http://127.0.0.1:1/x.png)",
+    "见 http://127.0.0.1:1/x.png 与 WWW.example.com、a@example.com",
+]
+
+
+def md_syntax(text: str) -> bool:
+    """Whether Markdown could read a link, an image or a reference definition in ``text``."""
+    return bool(re.search(r"!?\[[^\]]*\]\s*[(\[:]", text))
+
+
+@pytest.mark.parametrize("evil", MD_EVIL)
+def test_markdown_links_and_images_in_user_and_llm_text_are_inert(evil: str) -> None:
+    for out in (
+        render.render_question(f"问题{evil}"),
+        render.render_partial(f"草稿{evil}", llm=True),
+        render.render_answer(
+            Answer("q", f"答复{evil}[1]", True, (cite(1, "d:p1", "湿地保有量75.43万公顷。"),)), 2
+        ),
+    ):
+        assert "<img" not in out and "](" not in out and "![" not in out
+        assert "javascript:alert(1))" not in out
+        assert "://" not in out and "www." not in out.lower() and "@" not in out  # no bare autolinks
+        assert not md_syntax(out.replace('title="查看出处 [1]"', ""))
+    assert "&#33;&#91;x&#93;&#40;http&#58;//127.0.0.1&#58;1/x.png&#41;" in render.render_question(MD_EVIL[0])
+    # the text still reads the same once the browser decodes the references
+    assert html.unescape(render.render_question(MD_EVIL[0])) == MD_EVIL[0]
+
+
+def test_citation_links_still_work_next_to_inert_markdown() -> None:
+    a = Answer("q", "见[1]与[9](http://x)。", True, (cite(1, "d:p1", "湿地保有量75.43万公顷。"),))
+    out = render.render_answer(a, 4)
+    assert out.count('class="pq-marker"') == 1 and 'href="#cite-4-1"' in out
+    assert "&#91;9&#93;&#40;http&#58;//x&#41;" in out  # an uncited marker stays (inert) text
+    # plan text with ASCII brackets / parentheses reads unchanged
+    plan = Answer("q", "森林覆盖率(%)达到62.6[1]。", True, (cite(1, "d:ind17", IND_TEXT),))
+    assert html.unescape(render.render_answer(plan, 1)).startswith("森林覆盖率(%)达到62.6")
 
 
 def test_long_question_is_cut_for_display() -> None:
