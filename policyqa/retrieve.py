@@ -126,11 +126,15 @@ def expand_english(text: str, kb_dir: Path) -> str:
 
 
 def term_variants(word: str, kb_dir: Path) -> tuple[str, ...]:
-    """A word and the plan's terms for it (from kb/synonyms.tsv), e.g. 挖沙 → (挖沙, 采砂)."""
+    """A word and the plan's terms for it (from kb/synonyms.tsv), e.g. 挖沙 → (挖沙, 采砂).
+
+    The table's word may sit inside the token jieba produced (「放鞭炮」 holds 「鞭炮」).
+    """
+    out = [word]
     for asked, plan in _terms(Path(kb_dir) / "synonyms.tsv"):
-        if asked == word:
-            return (word, *plan.split())
-    return (word,)
+        if asked in word:
+            out += plan.split()
+    return tuple(dict.fromkeys(out))
 
 
 def expand_colloquial(text: str, kb_dir: Path) -> str:
