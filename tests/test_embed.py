@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 from policyqa.embed import (
     CachedEmbeddings,
     HashEmbeddings,
+    QueryBatcher,
     embedder_from_name,
     embedder_identity,
     st_instructions,
@@ -350,3 +352,59 @@ def test_cache_is_per_embedder_name(tmp_path: Path) -> None:
     assert other.path != CachedEmbeddings(inner, tmp_path).path
     other.embed_documents_np(TEXTS)
     assert other.last_misses == 5
+
+
+# --- query batching ---------------------------------------------------------------------------
+
+
+def row_of(text: str) -> np.ndarray:
+    """A vector that names its text (the text's length and first character code)."""
+    return np.array([len(text), ord(text[0])], dtype=np.float32)
+
+
+def test_batcher_gives_each_caller_its_own_row_under_contention() -> None:
+    sizes: list[int] = []
+
+    def embed_many(texts: list[str]) -> np.ndarray:
+        sizes.append(len(texts))
+        time.sleep(0.005)  # long enough for the other threads to queue up behind this call
+        return np.stack([row_of(t) for t in texts])
+
+    batcher = QueryBatcher(embed_many, max_batch=3)
+    texts = [chr(0x4E00 + i) * (i + 1) for i in range(40)]
+    got: dict[str, np.ndarray] = {}
+    start = threading.Barrier(len(texts))
+
+    def call(t: str) -> None:
+        start.wait()
+        got[t] = batcher.embed(t)
+
+    threads = [threading.Thread(target=call, args=(t,)) for t in texts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert sorted(got) == sorted(texts)
+    for t in texts:
+        assert np.array_equal(got[t], row_of(t)), t
+    assert sum(sizes) == len(texts) and max(sizes) <= 3
+    assert max(sizes) > 1, "contended calls should share engine calls"
+    assert (batcher.calls, batcher.questions) == (len(sizes), len(texts))
+
+
+def test_batcher_error_reaches_only_its_batch_and_the_batcher_recovers() -> None:
+    def embed_many(texts: list[str]) -> np.ndarray:
+        if "坏" in texts:
+            raise ValueError("engine failed")
+        return np.stack([row_of(t) for t in texts])
+
+    batcher = QueryBatcher(embed_many)
+    with pytest.raises(ValueError, match="engine failed"):
+        batcher.embed("坏")
+    assert np.array_equal(batcher.embed("好的"), row_of("好的"))
+
+
+def test_e5_small_query_batched_equals_alone(e5) -> None:
+    alone = [e5.embed_query_np(t) for t in (FOREST, SEA, AIR)]
+    together = e5._queries([FOREST, SEA, AIR])  # what concurrent callers get
+    assert np.allclose(np.stack(alone), together, atol=1e-6)
