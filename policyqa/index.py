@@ -18,6 +18,7 @@ after the build, so several app replicas can share them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -511,6 +512,36 @@ def _prune(settings: Settings, keep: Path) -> None:
 # ----------------------------------------------------------------------------- open
 
 
+class LRU:
+    """A small thread-safe least-recently-used map (query text → vector). ``size`` 0 keeps
+    nothing. ``hits`` / ``misses`` are for benchmarks and the health route."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 @dataclass
 class Index:
     """An opened build: documents, units, BM25 and vector stores, the embedder.
@@ -532,6 +563,7 @@ class Index:
     tokenizer: Tokenizer
     source_canon: dict[str, str] = field(default_factory=dict)  # per doc, for quote checks
     memo: dict[Any, Any] = field(default_factory=dict)  # derived data filled lazily (token sets, IDF)
+    query_vectors: LRU = field(default_factory=lambda: LRU(0))  # recent questions' vectors
 
     @property
     def build_id(self) -> str:
@@ -622,4 +654,5 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
         embedder=embedder,
         tokenizer=tokenizer_for(Path(settings.kb_dir)),
         source_canon=source_canon,
+        query_vectors=LRU(settings.query_cache),
     )

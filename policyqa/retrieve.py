@@ -283,9 +283,16 @@ def bm25_ranking(index: Index, q: Query, docs: Iterable[str]) -> list[tuple[str,
 
 
 def query_vector(index: Index, text: str) -> list[float]:
+    """The query's vector; repeated questions (the app's example buttons, a burst of people
+    asking the same thing) come from ``index.query_vectors`` instead of the model."""
+    cached = index.query_vectors.get(text)
+    if cached is not None:
+        return cached
     e = index.embedder
     v = e.embed_query_np(text) if hasattr(e, "embed_query_np") else np.asarray(e.embed_query(text))
-    return [float(x) for x in np.asarray(v, dtype=np.float32).ravel()]
+    vec = [float(x) for x in np.asarray(v, dtype=np.float32).ravel()]
+    index.query_vectors.put(text, vec)
+    return vec
 
 
 def dense_ranking(
@@ -363,6 +370,14 @@ def sentence_tokens(index: Index, unit: Unit) -> list[tuple[str, frozenset[str]]
     if key not in index.memo:
         index.memo[key] = [(s, frozenset(index.tokenizer(s))) for s in split_sentences(unit.text)]
     return index.memo[key]
+
+
+def warm(index: Index) -> None:
+    """Fill the lazily computed sentence token sets of every retrievable unit now (≈ 0.5 s of
+    jieba on the plan), so a server's first questions do not pay for them."""
+    for units in index.retrievable.values():
+        for u in units:
+            sentence_tokens(index, u)
 
 
 def coverage(index: Index, q_tokens: Iterable[str], unit: Unit) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 from policyqa.errors import PolicyQAError
 
 
-def _number(env: Mapping[str, str], name: str, default: Any, kind: Any) -> Any:
+def _number(env: Mapping[str, str], name: str, default: Any, kind: Any, *, zero: bool = False) -> Any:
     raw = env.get(name)
     if not raw:
         return default
@@ -23,8 +23,8 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: Any) -> Any:
         value = kind(raw)
     except ValueError:
         raise PolicyQAError(f"环境变量 {name}={raw!r} 不是有效的数字。") from None
-    if value <= 0:
-        raise PolicyQAError(f"环境变量 {name} 必须大于 0（现在是 {raw}）。")
+    if value < 0 or (value == 0 and not zero):
+        raise PolicyQAError(f"环境变量 {name} 必须大于{'等于' if zero else ''} 0（现在是 {raw}）。")
     return value
 
 
@@ -41,6 +41,9 @@ class Settings:
     feedback_log: Path | None = None  # default: <home>/feedback.jsonl
     admin_password: str | None = None
     max_question_chars: int = 500
+    concurrency: int = 8  # answers computed at once, per API (gradio's queue, /v1)
+    queue_max: int = 64  # requests waiting beyond those; one more is turned away ("busy")
+    query_cache: int = 1024  # recent questions whose vectors are kept (0: none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +63,9 @@ class Settings:
             feedback_log=Path(fb) if fb else None,
             admin_password=e.get("POLICYQA_ADMIN_PASSWORD") or None,
             max_question_chars=_number(e, "POLICYQA_MAX_QUESTION_CHARS", d.max_question_chars, int),
+            concurrency=_number(e, "POLICYQA_CONCURRENCY", d.concurrency, int),
+            queue_max=_number(e, "POLICYQA_QUEUE_MAX", d.queue_max, int),
+            query_cache=_number(e, "POLICYQA_QUERY_CACHE", d.query_cache, int, zero=True),
         )
 
     def with_(self, **changes: object) -> Settings:

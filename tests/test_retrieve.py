@@ -91,3 +91,54 @@ def test_hit_json_shape(index: Index) -> None:
         "indicator",
     }
     assert d["location"]["indicator_no"] == 17 and isinstance(d["location"]["column_no"], int)
+
+
+def test_repeated_question_vector_comes_from_the_cache(index: Index, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from policyqa.index import LRU
+
+    calls: list[str] = []
+    real = index.embedder.embed_query_np
+
+    def counting(text: str):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(index.embedder, "embed_query_np", counting)
+    cached = replace(index, query_vectors=LRU(4), memo={})
+    first = search(cached, "工地扬尘谁管？")
+    again = search(cached, "工地扬尘谁管？")
+    assert [h.unit.id for h in first] == [h.unit.id for h in again]
+    assert len(calls) == 1 and cached.query_vectors.hits == 1
+    uncached = replace(index, query_vectors=LRU(0), memo={})
+    search(uncached, "工地扬尘谁管？")
+    search(uncached, "工地扬尘谁管？")
+    assert len(calls) == 3  # size 0: every question goes to the model
+
+
+def test_lru_evicts_the_least_recently_used() -> None:
+    from policyqa.index import LRU
+
+    c = LRU(2)
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.get("a") == 1  # a is now the most recent
+    c.put("c", 3)
+    assert c.get("b") is None and c.get("a") == 1 and c.get("c") == 3
+    assert (c.hits, c.misses) == (3, 1)
+
+
+def test_settings_bounds_from_the_environment() -> None:
+    from policyqa.errors import PolicyQAError
+    from policyqa.settings import Settings
+
+    s = Settings.from_env(
+        {"POLICYQA_CONCURRENCY": "3", "POLICYQA_QUEUE_MAX": "9", "POLICYQA_QUERY_CACHE": "0"}
+    )
+    assert (s.concurrency, s.queue_max, s.query_cache) == (3, 9, 0)
+    for name in ("POLICYQA_CONCURRENCY", "POLICYQA_QUEUE_MAX"):
+        with pytest.raises(PolicyQAError, match=name):
+            Settings.from_env({name: "0"})
+    with pytest.raises(PolicyQAError, match="POLICYQA_QUERY_CACHE"):
+        Settings.from_env({"POLICYQA_QUERY_CACHE": "-1"})
