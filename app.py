@@ -21,10 +21,6 @@ if TYPE_CHECKING:  # imported lazily below: the environment is set before gradio
     from policyqa.index import Index
     from policyqa.settings import Settings
 
-# Bounds on concurrent work: a burst waits in the queue instead of exhausting CPU or memory.
-CONCURRENCY = 2  # answers computed at once (retrieval is CPU-bound; 2 cores measured)
-QUEUE_MAX = 64  # waiting requests beyond this are turned away with "queue full"
-
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="app.py", description="政策问答网页服务")
@@ -80,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "" if args.build_index else "（或用 `python app.py --build-index` 在启动时构建）"
         return fail(f"{e}{hint}")
 
+    from policyqa.retrieve import warm
+
+    warm(index)
     from policyqa.llm import chat_model_from_settings
+    from policyqa.restapi import Admission, routes
     from policyqa.webapp import AppState, build_app, launch_assets
 
     state = AppState(settings=settings, index=index, llm=chat_model_from_settings(settings), admin=args.admin)
@@ -91,13 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "on" if state.llm is not None else "off (extractive)",
     )
     demo = build_app(state)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX)
+    # Bounds on concurrent work (POLICYQA_CONCURRENCY, POLICYQA_QUEUE_MAX): a burst waits in a
+    # queue instead of exhausting CPU or memory; beyond the queue it is turned away as busy.
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_max)
+    admission = Admission(settings.concurrency, settings.queue_max)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share == "on",
         footer_links=["api"],
         show_error=False,
+        # the plain JSON routes (/v1/...) go first in gradio's FastAPI app
+        app_kwargs={"routes": routes(state, admission)},
         **launch_assets(state),
     )
     return 0

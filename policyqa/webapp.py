@@ -41,7 +41,7 @@ from policyqa.errors import PolicyQAError
 from policyqa.feedback import append_feedback, feedback_record, read_feedback
 from policyqa.index import Index, build_index, open_index
 from policyqa.models import Answer
-from policyqa.retrieve import search
+from policyqa.retrieve import search, warm
 from policyqa.settings import Settings
 
 log = logging.getLogger("policyqa.app")
@@ -147,12 +147,16 @@ def parse_history_json(text: str) -> list[dict[str, Any]]:
         data = json.loads(text)
     except ValueError as e:
         raise PolicyQAError(f"history_json 不是有效的 JSON：{e.msg}（第 {e.pos} 个字符）。") from None
+    return checked_history(data, "history_json")
+
+
+def checked_history(data: Any, name: str = "history") -> list[dict[str, Any]]:
+    """``data`` if it is a list of {"role": "user"|"assistant", "content"} objects, else a
+    PolicyQAError naming the field ``name``."""
     if not isinstance(data, list) or not all(
         isinstance(m, dict) and m.get("role") in ("user", "assistant") and "content" in m for m in data
     ):
-        raise PolicyQAError(
-            'history_json 应为列表，元素形如 {"role": "user" 或 "assistant", "content": "…"}。'
-        )
+        raise PolicyQAError(f'{name} 应为列表，元素形如 {{"role": "user" 或 "assistant", "content": "…"}}。')
     return data
 
 
@@ -647,6 +651,7 @@ def _admin_tab(state: AppState) -> None:
                 embedder = state.index.embedder
                 build_index(state.settings, force=forced, progress=q.put, embedder=embedder)
                 new = open_index(state.settings, embedder=embedder)
+                warm(new)
                 state.index = new  # requests in flight keep the index they started with
                 out["index"] = new
                 log.info("index swapped to build %s", new.build_id)

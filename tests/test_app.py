@@ -210,6 +210,7 @@ def fake_index(build_id: str, units: dict | None = None) -> SimpleNamespace:
         build_id=build_id,
         docs={},
         units=units or {},
+        retrievable={},
         manifest={"build_id": build_id, "counts": {}, "documents": []},
         embedder=object(),
     )

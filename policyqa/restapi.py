@@ -1,0 +1,201 @@
+"""Plain JSON routes beside gradio's API: ``POST /v1/ask``, ``GET /v1/search``,
+``GET /v1/outline``, ``GET /v1/health``.
+
+Why a second API: gradio's goes through its event queue and a server-sent-event stream (two
+HTTP requests per question and ~20–40 ms of overhead per answer, measured); a portal's backend,
+a load balancer or the evaluation suite wants one POST and one JSON reply. The answer is the
+same contract as ``policyqa ask --json`` (``Answer.to_dict()``).
+
+Status codes: 200 an answer (a refusal or an unusable question is an answer too:
+``answerable: false`` and its ``mode``); 400 a malformed request: not JSON, no ``question``
+string, a malformed ``history``, a bad ``k`` (``{"error": "<Chinese message>"}``); 413 a body over ``MAX_BODY`` bytes; 503 the index or a
+backend is unavailable, or the server is busy (with ``Retry-After``); 500 anything else, logged
+with its traceback but never sent.
+
+Admission (``Admission``): at most ``concurrency`` requests computed at once and at most
+``queue_max`` waiting; one more gets 503 at once, so a flood is queued and bounded instead of
+piling up threads. Concurrent questions still share engine calls (``embed.QueryBatcher``).
+
+Not here: the admin functions (re-ingest, logs; only in the admin page, behind its password),
+per-client rate limits and authentication (a reverse proxy's job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from policyqa.answer import ask
+from policyqa.errors import PolicyQAError
+
+if TYPE_CHECKING:
+    from policyqa.webapp import AppState
+
+log = logging.getLogger("policyqa.api")
+
+MAX_BODY = 64 * 1024  # a question is at most a few thousand characters; history stays small
+
+
+class Busy(Exception):
+    """More requests waiting than the queue holds."""
+
+
+class Admission:
+    """A bounded waiting room in front of a fixed number of workers (one event loop's state:
+    no lock needed). ``waiting`` counts requests not yet admitted."""
+
+    def __init__(self, concurrency: int, queue_max: int) -> None:
+        self.concurrency = concurrency
+        self.queue_max = queue_max
+        self.waiting = 0
+        self.running = 0
+        self.turned_away = 0
+        self._sem = asyncio.Semaphore(concurrency)
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` in a worker thread once a slot is free; Busy when the queue is full."""
+        if self.waiting >= self.queue_max:
+            self.turned_away += 1
+            raise Busy
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await to_thread.run_sync(fn)
+        finally:
+            self.running -= 1
+            self._sem.release()
+
+
+@dataclass
+class Reply:
+    """What a handler returns before it becomes a response: a status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def error(status: int, message: str) -> Reply:
+    return Reply(status, {"error": message})
+
+
+def parse_ask_body(raw: bytes) -> tuple[str, list[dict[str, Any]]] | Reply:
+    """The question and history of a /v1/ask body, or the 400 to send. Pure."""
+    from policyqa.webapp import checked_history
+
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return error(400, '请求体应为 UTF-8 编码的 JSON，形如 {"question": "…", "history": []}。')
+    if not isinstance(data, dict):
+        return error(400, '请求体应为 JSON 对象，形如 {"question": "…", "history": []}。')
+    question = data.get("question")
+    if not isinstance(question, str):
+        return error(400, "缺少字段 question（字符串）。")
+    try:
+        history = checked_history(data.get("history") or [], "history")
+    except PolicyQAError as e:
+        return error(400, str(e))
+    return question, history
+
+
+def answer_reply(state: AppState, question: str, history: list[dict[str, Any]]) -> Reply:
+    """ask() on the live index as a Reply; never raises."""
+    try:
+        answer = ask(state.index, question, history, llm=state.llm)
+    except PolicyQAError as e:  # index gone or damaged, Chroma server down: say what to run
+        log.warning("ask failed: %s", e)
+        return error(503, str(e))
+    except Exception:
+        log.exception("ask failed")
+        return error(500, "抱歉，服务暂时出错，未能作答，请稍后再试。")
+    return Reply(200, answer.to_dict())
+
+
+def search_reply(state: AppState, question: str, k: Any) -> Reply:
+    from policyqa.answer import check_input
+    from policyqa.webapp import checked_search
+
+    problem = check_input(question, state.settings.max_question_chars)
+    if problem:
+        return error(400, problem)
+    try:
+        hits = checked_search(state.index, state.settings, question, k)
+    except PolicyQAError as e:
+        return error(503, str(e))
+    return Reply(200, {"question": question, "hits": [h.to_dict() for h in hits]})
+
+
+def respond(reply: Reply) -> JSONResponse:
+    headers = {"Retry-After": "1"} if reply.status == 503 else None
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+def routes(state: AppState, admission: Admission) -> list[Route]:
+    """The /v1 routes for ``state`` (for ``FastAPI(routes=...)`` via gradio's ``app_kwargs``)."""
+
+    async def admitted(fn: Callable[[], Reply]) -> JSONResponse:
+        try:
+            return respond(await admission.run(fn))
+        except Busy:
+            return respond(error(503, "服务繁忙，请稍后再试。"))
+
+    async def ask_route(request: Request) -> JSONResponse:
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > MAX_BODY:
+            return respond(error(413, f"请求体过大（上限 {MAX_BODY // 1024} KB）。"))
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return respond(error(413, f"请求体过大（上限 {MAX_BODY // 1024} KB）。"))
+        parsed = parse_ask_body(raw)
+        if isinstance(parsed, Reply):
+            return respond(parsed)
+        question, history = parsed
+        return await admitted(lambda: answer_reply(state, question, history))
+
+    async def search_route(request: Request) -> JSONResponse:
+        question = request.query_params.get("q", "")
+        k = request.query_params.get("k", "")
+        return await admitted(lambda: search_reply(state, question, k))
+
+    async def outline_route(request: Request) -> JSONResponse:
+        return respond(Reply(200, {"documents": [d.outline() for d in state.index.docs.values()]}))
+
+    async def health_route(request: Request) -> JSONResponse:
+        index = state.index
+        return respond(
+            Reply(
+                200,
+                {
+                    "status": "ok",
+                    "index": index.build_id,
+                    "embedder": index.manifest["embedder"]["name"],
+                    "llm": state.llm is not None,
+                    "concurrency": admission.concurrency,
+                    "queue_max": admission.queue_max,
+                    "running": admission.running,
+                    "waiting": admission.waiting,
+                    "turned_away": admission.turned_away,
+                    "query_cache": {"hits": index.query_vectors.hits, "misses": index.query_vectors.misses},
+                },
+            )
+        )
+
+    return [
+        Route("/v1/ask", ask_route, methods=["POST"]),
+        Route("/v1/search", search_route, methods=["GET"]),
+        Route("/v1/outline", outline_route, methods=["GET"]),
+        Route("/v1/health", health_route, methods=["GET"]),
+    ]
