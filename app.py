@@ -5,7 +5,8 @@
 Settings come only from the environment (``Settings.from_env()``; see README). The index is
 opened once here and shared by every request; without one the app exits with status 2 and says
 to run ``policyqa ingest`` (or start with ``--build-index``). ``--admin`` adds the 管理 tab and
-needs POLICYQA_ADMIN_PASSWORD. The Blocks are built in ``policyqa.webapp``.
+needs POLICYQA_ADMIN_PASSWORD. The Blocks are built in ``policyqa.webapp``; the plain JSON
+routes (``/v1/ask`` …) come from ``policyqa.restapi`` and are served by the same server.
 """
 
 from __future__ import annotations
