@@ -306,9 +306,10 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
         return any(v in s_ for v in variants.get(k, (k,)))
 
     if not keys:
-        if re.search(r"[\u4e00-\u9fff]", t):
-            return None if (q.indicator_nos or q.chapter_no or q.column_no) else "这一问题"
-        return None
+        if q.indicator_nos or q.chapter_no or q.column_no:
+            return None
+        # no word of the plan at all: 「$(rm -rf /)」 would otherwise get whatever ranks first
+        return "这一问题" if re.search(r"[\u4e00-\u9fff]", t) else "这一问题（问题中没有规划涉及的术语）"
     sentences = _sentences_of(hits[:5])
     places = place_names(index)
     subject = [k for k in keys if k not in places]  # a place alone is no topic: the plan names them all

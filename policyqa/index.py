@@ -193,6 +193,10 @@ def chroma_client(settings: Settings, build_dir: Path | None) -> Any:
         return client
 
 
+# build ids this process has used (see build_index)
+_BUILD_IDS_USED: set[str] = set()
+
+
 def forget_client(settings: Settings, build_dir: Path | None) -> None:
     key = settings.chroma_url or str(Path(build_dir or "").resolve() / "chroma")
     with _CLIENTS_LOCK:
@@ -360,9 +364,15 @@ def build_index(
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + ihash[:8]
         builds = home / "builds"
         final = builds / build_id
-        if final.exists():  # same second, same inputs (e.g. --force twice): make it unique
-            build_id += f"-{os.getpid()}"
+        # Same second, same inputs (--force twice, or the folder deleted under a running app and
+        # rebuilt at once): make it unique. The folder alone is not enough: after a deletion
+        # chromadb still holds the old collections in memory under the same path and name.
+        stem, n = build_id, 0
+        while final.exists() or build_id in _BUILD_IDS_USED:
+            n += 1
+            build_id = f"{stem}-{os.getpid()}-{n}"  # chroma names allow [A-Za-z0-9._-] only
             final = builds / build_id
+        _BUILD_IDS_USED.add(build_id)
         # Built in place (chromadb keeps its path open, so the folder cannot be renamed after);
         # it only becomes live when the symlink switches to it, after the manifest is written.
         final.mkdir(parents=True)

@@ -93,6 +93,28 @@ def test_deleted_index_folder(built: tuple[Settings, Index]) -> None:
     answers_well(open_index(s))
 
 
+def test_deleted_index_rebuilt_in_the_same_second(built, monkeypatch) -> None:
+    """The clock frozen so the rebuild gets the deleted build's time stamp: chromadb still
+    holds that build's collections in memory, so the id must not be reused."""
+    import datetime as dt
+
+    import policyqa.index as pq_index
+
+    s, index = built
+    stamp = dt.datetime.strptime(index.build_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return stamp
+
+    monkeypatch.setattr(pq_index, "datetime", Frozen)
+    shutil.rmtree(s.index_dir.resolve())
+    r = build_index(s)
+    assert r.build_id != index.build_id and r.build_id.startswith(index.build_id)
+    answers_well(open_index(s))
+
+
 def _cut_units_at_a_line(p: Path) -> None:
     lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
     p.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")  # still valid JSON lines
