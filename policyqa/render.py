@@ -287,12 +287,21 @@ def render_sources(answers: Sequence[Answer], units: Mapping[str, Unit]) -> str:
 # ----------------------------------------------------------------------------- export
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def export_question(question: str) -> str:
+    """The user's question as one inert line of the exported file: control characters and line
+    breaks become spaces (no new headings or lists), markup is escaped as in the chat."""
+    return md_text(" ".join(_CONTROLS.sub(" ", question or "").split()))
+
+
 def render_export_markdown(answers: Sequence[Answer], now: datetime | None = None) -> str:
     """The conversation as a Markdown file: each question, its answer and its 出处 list."""
     now = now or datetime.now().astimezone()
     out = [f"# 对话记录 · {APP_TITLE}", "", f"导出时间：{now.isoformat(timespec='seconds')}", ""]
     for turn, a in enumerate(answers, 1):
-        out += [f"## {turn}. 问：{a.question.strip()}", "", a.answer.strip(), ""]
+        out += [f"## {turn}. 问：{export_question(a.question)}", "", a.answer.strip(), ""]
         for _, note in answer_notes(a):
             out += [f"> 说明：{note}", ""]
         if a.citations:

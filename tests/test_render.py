@@ -253,6 +253,17 @@ def test_markdown_export_has_questions_answers_and_sources() -> None:
     assert "还没有对话" in render.render_export_markdown([])
 
 
+def test_markdown_export_keeps_a_hostile_question_inert() -> None:
+    from dataclasses import replace
+
+    q = "森林\x00覆盖率\n# 标题\n<script>alert(1)</script> [x](http://e.vil)"
+    md = render.render_export_markdown([replace(FOREST, question=q)])
+    heading = next(line for line in md.splitlines() if line.startswith("## 1. 问："))
+    assert "森林 覆盖率 # 标题" in heading and "\x00" not in md
+    assert "<script>" not in md and "&lt;script&gt;" in heading
+    assert "](" not in heading and "\n# 标题" not in md
+
+
 # ----------------------------------------------------------------------------- browse
 
 
