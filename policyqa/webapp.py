@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import hmac
 import json
 import logging
@@ -24,6 +25,7 @@ import os
 import queue
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -121,13 +123,45 @@ class AppState:
             if self._export_dir is None or not self._export_dir.is_dir():
                 home = Path(self.settings.home)
                 parent = str(home.resolve()) if home.is_dir() else None
-                d = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=parent)).resolve()
+                prune_dead_exports(Path(parent or tempfile.gettempdir()))
+                d = Path(tempfile.mkdtemp(prefix=export_prefix(), dir=parent)).resolve()
                 atexit.register(shutil.rmtree, d, ignore_errors=True)
                 self._export_dir = d
             return self._export_dir
 
 
 # ----------------------------------------------------------------------------- plain helpers
+
+
+def export_prefix(pid: int | None = None) -> str:
+    """``policyqa-exports-<host>-<pid>-``: whose folder it is, so a later process can tell."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+    return f"{EXPORT_PREFIX}{host}-{os.getpid() if pid is None else pid}-"
+
+
+def prune_dead_exports(parent: Path) -> list[Path]:
+    """Remove export folders whose process is gone (killed, so its atexit never ran): they hold
+    people's conversations. Only folders of this host and this user; a folder of a live process,
+    of another host (a home shared between replicas) or of another user is left alone."""
+    mine = export_prefix(0)[: -len("0-")]  # policyqa-exports-<host>-
+    removed = []
+    with contextlib.suppress(OSError):
+        for d in parent.iterdir():
+            pid_text = d.name[len(mine) :].split("-", 1)[0]
+            if not d.name.startswith(mine) or not pid_text.isdigit() or d.is_symlink():
+                continue
+            try:
+                if d.stat().st_uid != os.getuid():
+                    continue
+                os.kill(int(pid_text), 0)
+                continue  # alive
+            except ProcessLookupError:
+                pass
+            except OSError:  # PermissionError: alive, another user's process
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def history_of(answers: list[Answer]) -> list[dict[str, str]]:

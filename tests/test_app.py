@@ -252,6 +252,27 @@ def test_exports_go_to_a_private_directory_of_this_process(webapp, tmp_path: Pat
     shutil.rmtree(e)
 
 
+def test_export_folders_of_killed_processes_are_removed(webapp, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from policyqa.settings import Settings
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    dead = tmp_path / (webapp.export_prefix(gone.pid) + "abc")
+    alive = tmp_path / (webapp.export_prefix() + "abc")
+    other_host = tmp_path / f"{webapp.EXPORT_PREFIX}elsewhere-{gone.pid}-abc"
+    unrelated = tmp_path / "builds"
+    for d in (dead, alive, other_host, unrelated):
+        d.mkdir()
+        (d / "x.md").write_text("对话", encoding="utf-8")
+    d = webapp.AppState(settings=Settings(home=tmp_path), index=fake_index("a")).export_dir()
+    assert not dead.exists()
+    assert alive.is_dir() and other_host.is_dir() and unrelated.is_dir() and d.is_dir()
+    assert webapp.prune_dead_exports(tmp_path) == []
+
+
 def test_parse_k(webapp) -> None:
     assert [webapp.parse_k(k) for k in (None, "", "x", True, float("nan"), float("inf"))] == [5] * 6
     assert [webapp.parse_k(k) for k in (0, -1, 1, 7, "12", 7.9, 51, 10**9)] == [1, 1, 1, 7, 12, 7, 50, 50]
