@@ -300,7 +300,8 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     # one of the plan's terms for it (挖沙 → 采砂)
     asked = normalize_question(question)
     keys = topic_words(strip_references(asked), index) or topic_words(strip_references(t), index)
-    variants = {k: term_variants(k, index.settings.kb_dir) for k in keys}
+    # compared in lower case: the tokenizer lowers Latin words (pm2.5, vocs), the plan writes PM2.5
+    variants = {k: tuple(v.lower() for v in term_variants(k, index.settings.kb_dir)) for k in keys}
 
     def has(k: str, s_: str) -> bool:
         return any(v in s_ for v in variants.get(k, (k,)))
@@ -310,7 +311,7 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
             return None
         # no word of the plan at all: 「$(rm -rf /)」 would otherwise get whatever ranks first
         return "这一问题" if re.search(r"[\u4e00-\u9fff]", t) else "这一问题（问题中没有规划涉及的术语）"
-    sentences = _sentences_of(hits[:5])
+    sentences = [s_.lower() for s_ in _sentences_of(hits[:5])]
     places = place_names(index)
     subject = [k for k in keys if k not in places]  # a place alone is no topic: the plan names them all
     best = max(sentences, key=lambda s_: (sum(has(k, s_) for k in subject), sum(has(k, s_) for k in keys)))

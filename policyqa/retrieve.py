@@ -43,6 +43,13 @@ _NUM = r"[一二三四五六七八九十两\d]{1,3}"
 RE_CHAPTER = re.compile(rf"第\s*({_NUM})\s*章")
 RE_SECTION = re.compile(rf"第\s*({_NUM})\s*节")
 RE_COLUMN = re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})")
+# English words that only ask (「What does chapter 7 cover?」): like 讲什么, they are no topic
+RE_EN_ASKING = re.compile(
+    r"\b(?:what(?:'s)?|which|does|do|did|is|are|was|the|a|an|of|in|on|about|say|says|said|cover|covers"
+    r"|require|requires|contain|contains|include|includes|summari[sz]e|summary|describe|explain|tell|me"
+    r"|us|plan|this|it|its|topic|topics|main|mainly|content|contents|please|chapter|section)\b",
+    re.I,
+)
 RE_EN_CHAPTER = re.compile(r"\bchapter\s+(\d{1,2})\b", re.I)
 RE_EN_SECTION = re.compile(r"\bsection\s+(\d{1,2})\b", re.I)
 RE_EN_COLUMN = re.compile(r"\b(?:column|box)\s+(\d{1,2})\b", re.I)
@@ -168,11 +175,12 @@ def match_indicators(q: str, index: Index) -> tuple[int, ...]:
     coverage; ties keep all.
     """
     best: list[tuple[float, int]] = []
+    low = q.lower()
     for doc in index.docs.values():
         for ind in doc.indicators:
             name = ind.name
             core = sum(1 for c in name if c not in _GENERIC) or len(name)
-            cov = _covered(name, q)
+            cov = _covered(name.lower(), low)  # 「pm2.5浓度」 names 「PM2.5」
             if cov >= min(4, core) and cov / core >= 0.4:
                 best.append((cov + cov / core / 100, ind.no))  # most covered characters, then share
     if not best:
@@ -216,7 +224,11 @@ def analyze(question: str, index: Index) -> Query:
         ind_nos = match_indicators(q, index)
         if len(ind_nos) > 2:  # names several measures at once: a narrative question
             ind_nos = ()
-    content = re.sub(r"规划|本章|本节|[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]", "", stripped)
+    content = re.sub(
+        r"规划|本章|本节|[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]",
+        "",
+        RE_EN_ASKING.sub(" ", stripped),
+    )
     return Query(
         text=question,
         normalized=q,

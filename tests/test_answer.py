@@ -86,6 +86,39 @@ def test_navigation_answer(index: Index) -> None:
     assert all(c.location.chapter_no == 7 or c.location.column_no == 4 for c in a.citations)
 
 
+@pytest.mark.parametrize(
+    ("q", "chapter", "section"),
+    [
+        ("What does chapter 7 require?", 7, None),
+        ("Summarize chapter 3", 3, None),
+        ("What is section 2 of chapter 7 about?", 7, 2),
+    ],
+)
+def test_english_navigation_answer(index: Index, q: str, chapter: int, section: int | None) -> None:
+    """English asking words (what, does, require …) are no topic: the part itself is the answer."""
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable and a.citations
+    assert all(c.location.chapter_no == chapter for c in a.citations), [c.label for c in a.citations]
+    if section is not None:
+        assert all(c.location.section_no in (section, None) for c in a.citations)
+
+
+@pytest.mark.parametrize(("q", "indicator"), [("pm2.5浓度目标是多少", 2), ("Pm2.5年均浓度2020年是多少？", 2)])
+def test_latin_terms_match_in_any_case(index: Index, q: str, indicator: int) -> None:
+    """The tokenizer lowers Latin words; the plan writes PM2.5: the indicator is still found."""
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable and any(c.location.indicator_no == indicator for c in a.citations), a.answer
+
+
+@pytest.mark.parametrize("q", ["PM2.5", "vocs"])
+def test_a_plan_term_alone_in_lower_case_is_answered(index: Index, q: str) -> None:
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable, a.answer
+
+
 def test_list_answer_gathers_cities(index: Index) -> None:
     a = ask(index, "哪些市开展“无废城市”试点？")
     for city in ("柳州", "桂林", "南宁"):
