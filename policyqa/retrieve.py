@@ -117,12 +117,13 @@ def _terms(path: Path) -> tuple[tuple[str, str], ...]:
 
 
 def expand_english(text: str, kb_dir: Path) -> str:
-    """Append the plan's terms for English words in a question with ≥ 3 English words.
+    """Append the plan's terms for English words in an English question (no Chinese at all, or
+    ≥ 3 English words).
 
     Lets BM25 and the routes see 「森林覆盖率」 in 「What is the forest coverage target?」.
     """
-    if len(re.findall(r"[A-Za-z]{3,}", text)) < 3:
-        return text
+    if len(re.findall(r"[A-Za-z]{3,}", text)) < 3 and re.search(r"[\u4e00-\u9fff]", text):
+        return text  # a Chinese question with a Latin term or two (VOCs) needs no glossary
     low = f" {text.lower()} "
     found = []
     for en, zh in _terms(Path(kb_dir) / "glossary-en.tsv"):

@@ -112,6 +112,14 @@ def test_latin_terms_match_in_any_case(index: Index, q: str, indicator: int) -> 
     assert a.answerable and any(c.location.indicator_no == indicator for c in a.citations), a.answer
 
 
+@pytest.mark.parametrize(("q", "where"), [("forest coverage", "森林覆盖率"), ("zero waste city", "无废城市")])
+def test_short_english_question_uses_the_glossary(index: Index, q: str, where: str) -> None:
+    """Two English words and no Chinese: the glossary still supplies the plan's term."""
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable and any(where in c.label + c.quote for c in a.citations), a.answer
+
+
 @pytest.mark.parametrize("q", ["PM2.5", "vocs"])
 def test_a_plan_term_alone_in_lower_case_is_answered(index: Index, q: str) -> None:
     a = ask(index, q)
