@@ -212,7 +212,8 @@ GENERIC = set(
     "规划 广西 生态 环境 保护 生态环境 十四五 期间 时期 计划 年 2025 2020 2021 一下 问题 具体 我们 可以 能 会 "
     "谁 管 做 办 该 应该 需要 哪里 哪个 为什么 吗 呢 请问 告诉 说 讲 介绍 关于 有关 方面 全区 自治区 数字 数据 "
     "标准 金额 钱 元 万元 亿元 补贴 补助 资金 多少钱 怎么办 我家 家里 旁边 附近 周边 楼下 晚上 白天 现在 "
-    "有人 没人 能管 管吗 能不能 可不可以 行不行 总是 经常 很多 the what is of in and for to a how which does plan".split()
+    "有人 没人 能管 管吗 能不能 可不可以 行不行 总是 经常 很多 咋办 咋整 不管 管不管 不敢 政府 部门 "
+    "the what is of in and for to a how which does plan".split()
 )
 
 
@@ -290,7 +291,10 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     if _is_english(question) and t == normalize_question(question):
         return "这一问题（问题中没有规划涉及的术语）"
     other = [p for p in PROVINCES if p in t]
-    if other and "广西" not in t:
+    near = "".join(h.unit.text for h in hits[:5])
+    if other and "广西" not in t and not any(p in near for p in other):
+        # (a province the plan itself names where the question's topic is, as 广东廉江核电
+        # in 第十章, is a question about the plan)
         return f"{other[0]}等其他地区的情况"
     if not hits:
         return "这一问题"
@@ -301,7 +305,7 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     asked = normalize_question(question)
     keys = topic_words(strip_references(asked), index) or topic_words(strip_references(t), index)
     # compared in lower case: the tokenizer lowers Latin words (pm2.5, vocs), the plan writes PM2.5
-    variants = {k: tuple(v.lower() for v in term_variants(k, index.settings.kb_dir)) for k in keys}
+    variants = {k: tuple(v.lower() for v in term_variants(k, index.settings.kb_dir, t.lower())) for k in keys}
 
     def has(k: str, s_: str) -> bool:
         return any(v in s_ for v in variants.get(k, (k,)))
@@ -345,7 +349,7 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
 
 RE_YEAR_NUM = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 RE_REFERENCE = re.compile(
-    r"第\s*[一二三四五六七八九十两零〇\d]{1,3}\s*[章节项条个]|专栏\s*[一二三四五六七八九十\d]{1,3}|(?:chapter|section|column|indicator)\s*\d+",
+    r"第\s*(?:[一二三四五六七八九十两零〇\d]{1,3}|几)\s*[章节项条个]|(?:什么|哪个)位置|专栏\s*[一二三四五六七八九十\d]{1,3}|(?:chapter|section|column|indicator)\s*\d+",
     re.I,
 )
 
@@ -369,8 +373,8 @@ def _is_english(question: str) -> bool:
 
 
 def _asks_amount(t: str) -> bool:
-    """Does the question ask for a figure? (「哪几类」 asks which, not how many.)"""
-    return bool(re.search(r"多少|(?<!哪)几|金额|数额", t))
+    """Does the question ask for a figure? (「哪几类」 asks which and 「第几章」 where, not how many.)"""
+    return bool(re.search(r"多少|(?<![哪第])几|金额|数额", t))
 
 
 def topic_words(text: str, index: Index) -> list[str]:
@@ -657,7 +661,8 @@ def compose_free(index: Index, q: Query, hits: list[Hit], cites: Citations, *, w
 
 
 RE_WHERE_Q = re.compile(
-    r"(在|见|属于)?(规划)?(的)?(哪一|哪个|哪)(章|节|部分|个章节|个专栏)|在哪里(提到|讲|写)|出自哪"
+    r"(在|见|属于)?(规划)?(的)?(哪一|哪个|哪|第几)(章|节|部分|个章节|个专栏|个位置)|在哪里(提到|讲|写)|出自哪"
+    r"|(什么|哪个)位置"
 )
 
 

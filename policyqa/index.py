@@ -597,6 +597,17 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
         raise IndexMismatchError(
             f"索引格式版本为 {m.get('schema')}，当前程序需要 {SCHEMA_VERSION}：请运行 `policyqa ingest --force`。"
         )
+    from policyqa.tokenize import tokenizer_fingerprint
+
+    kb = Path(settings.kb_dir)
+    want = (m.get("tokenizer") or {}).get("fingerprint")
+    if want and tokenizer_fingerprint(kb / "dict.txt", kb / "stopwords.txt") != want:
+        # questions would be cut with another dictionary than the index (and, with no kb/ at
+        # all, without synonyms or glossary): answers silently worse, so refuse instead
+        raise IndexMismatchError(
+            f"知识库目录 {kb.resolve()} 的词典与索引构建时不同（或目录不存在）："
+            "请在项目目录运行，或把 POLICYQA_KB 设为构建时的 kb/，或运行 `policyqa ingest` 重建。"
+        )
     built_with = m["embedder"]["name"]
     if embedder is None:
         if built_with != settings.embedder:

@@ -55,7 +55,7 @@ RE_EN_SECTION = re.compile(r"\bsection\s+(\d{1,2})\b", re.I)
 RE_EN_COLUMN = re.compile(r"\b(?:column|box)\s+(\d{1,2})\b", re.I)
 RE_EN_INDICATOR = re.compile(r"\bindicator\s+(?:no\.?\s*)?(\d{1,2})\b", re.I)
 RE_INDICATOR_NO = re.compile(
-    rf"(?:第\s*({_NUM})\s*(?:项|个|条)?\s*指标|指标\s*(?:第\s*)?(\d{{1,2}})\s*(?:项|号)?|(\d{{1,2}})\s*号指标)"
+    rf"(?:第\s*({_NUM})\s*(?:项|个|条)?\s*指标|指标\s*(?:第\s*)?(\d{{1,2}})(?![\d.年])\s*(?:项|号)?|(\d{{1,2}})\s*号指标)"
 )
 # words that mark a question about an indicator's value, target or attribute
 RE_INDICATOR_CUE = re.compile(
@@ -133,14 +133,15 @@ def expand_english(text: str, kb_dir: Path) -> str:
     return f"{text} {' '.join(dict.fromkeys(found))}" if found else text
 
 
-def term_variants(word: str, kb_dir: Path) -> tuple[str, ...]:
+def term_variants(word: str, kb_dir: Path, question: str = "") -> tuple[str, ...]:
     """A word and the plan's terms for it (from kb/synonyms.tsv), e.g. 挖沙 → (挖沙, 采砂).
 
-    The table's word may sit inside the token jieba produced (「放鞭炮」 holds 「鞭炮」).
+    The table's word may sit inside the token jieba produced (「放鞭炮」 holds 「鞭炮」), or the
+    token inside the table's word as the ``question`` writes it (「广场舞」 cut as 广场 / 舞).
     """
     out = [word]
     for asked, plan in _terms(Path(kb_dir) / "synonyms.tsv"):
-        if asked in word:
+        if asked in word or (len(word) >= 2 and word in asked and asked in question):
             out += plan.split()
     return tuple(dict.fromkeys(out))
 

@@ -28,6 +28,18 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: Any, *, zero:
     return value
 
 
+# The checkout's kb/ (beside this package): found even when the app is started elsewhere.
+PROJECT_KB = Path(__file__).resolve().parents[1] / "kb"
+
+
+def default_kb_dir(cwd: Path | None = None) -> Path:
+    """``./kb`` when the working directory has one (the README runs from the project), else
+    the checkout's ``kb/``. Without this, a process started in another directory would read
+    no dictionary, synonyms or glossary and answer worse without saying so."""
+    here = Path(cwd or Path.cwd()) / "kb"
+    return Path("kb") if here.is_dir() or not PROJECT_KB.is_dir() else PROJECT_KB
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = Path(".policyqa")  # index, embedding cache, feedback log
@@ -53,7 +65,7 @@ class Settings:
         fb = e.get("POLICYQA_FEEDBACK_LOG")
         return cls(
             home=home,
-            kb_dir=Path(e.get("POLICYQA_KB") or d.kb_dir),
+            kb_dir=Path(e.get("POLICYQA_KB") or default_kb_dir()),
             embedder=e.get("POLICYQA_EMBEDDER") or d.embedder,
             chroma_url=e.get("POLICYQA_CHROMA_URL") or None,
             llm_base_url=e.get("POLICYQA_LLM_BASE_URL") or None,

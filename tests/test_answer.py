@@ -127,6 +127,35 @@ def test_a_plan_term_alone_in_lower_case_is_answered(index: Index, q: str) -> No
     assert a.answerable, a.answer
 
 
+@pytest.mark.parametrize(("q", "chapter"), [("碳达峰在第几章？", 4), ("塑料污染治理在规划什么位置？", 11)])
+def test_which_chapter_questions(index: Index, q: str, chapter: int) -> None:
+    """「第几章」 asks where, not how many, and is no topic word."""
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable and a.citations[0].location.chapter_no == chapter, a.answer
+
+
+def test_a_province_the_plan_names_is_no_reason_to_refuse(index: Index) -> None:
+    a = ask(index, "哪些市临近广东廉江核电项目，要提升核事故应对能力？")
+    check_contract(index, a)
+    assert a.answerable and "玉林" in a.answer and "北海" in a.answer, a.answer
+    assert not ask(index, "广东的空气质量怎么样？").answerable
+
+
+@pytest.mark.parametrize(
+    ("q", "where"),
+    [
+        ("广场舞太吵了有人管吗", "噪声"),  # jieba cuts 广场舞 into 广场 / 舞; the table has 广场舞
+        ("我家附近的河变黑变臭了咋办", "返黑返臭"),
+        ("楼下烧烤摊油烟熏得窗都不敢开，政府管不管", "烧烤"),  # 不敢、政府、不管 are no topic
+    ],
+)
+def test_colloquial_questions_are_answered(index: Index, q: str, where: str) -> None:
+    a = ask(index, q)
+    check_contract(index, a)
+    assert a.answerable and any(where in c.quote for c in a.citations), a.answer
+
+
 def test_list_answer_gathers_cities(index: Index) -> None:
     a = ask(index, "哪些市开展“无废城市”试点？")
     for city in ("柳州", "桂林", "南宁"):

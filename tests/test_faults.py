@@ -93,6 +93,17 @@ def test_deleted_index_folder(built: tuple[Settings, Index]) -> None:
     answers_well(open_index(s))
 
 
+def test_index_opened_with_another_kb_is_refused(built, tmp_path: Path) -> None:
+    """Another (or no) kb/: questions would be cut with another dictionary and without the
+    synonyms — silently worse answers — so opening says what to do instead."""
+    from policyqa.errors import IndexMismatchError
+
+    s, _ = built
+    with pytest.raises(IndexMismatchError, match="POLICYQA_KB"):
+        open_index(s.with_(kb_dir=tmp_path / "nowhere"))
+    answers_well(open_index(s))
+
+
 def test_deleted_index_rebuilt_in_the_same_second(built, monkeypatch) -> None:
     """The clock frozen so the rebuild gets the deleted build's time stamp: chromadb still
     holds that build's collections in memory, so the id must not be reused."""

@@ -38,6 +38,13 @@ def test_indicator_name_routes_to_the_row(index: Index) -> None:
     assert search(index, "第18项指标")[0].unit.location.indicator_no == 18
 
 
+def test_a_year_after_zhibiao_is_no_indicator_number(index: Index) -> None:
+    """「…指标2020年…」: 20 is the start of a year, not 第20项指标."""
+    q = analyze("森林覆盖率指标2020年是多少？", index)
+    assert q.indicator_nos == (17,) and not q.explicit_indicator
+    assert analyze("指标17是多少", index).indicator_nos == (17,)
+
+
 def test_narrative_question_is_not_forced_onto_an_indicator(index: Index) -> None:
     q = analyze("化学需氧量、氨氮、二氧化硫、氮氧化物排放量比2015年分别下降了多少？", index)
     assert q.indicator_nos == ()
@@ -142,3 +149,14 @@ def test_settings_bounds_from_the_environment() -> None:
             Settings.from_env({name: "0"})
     with pytest.raises(PolicyQAError, match="POLICYQA_QUERY_CACHE"):
         Settings.from_env({"POLICYQA_QUERY_CACHE": "-1"})
+
+
+def test_kb_dir_does_not_depend_on_the_working_directory(tmp_path, monkeypatch) -> None:
+    from policyqa.settings import PROJECT_KB, Settings, default_kb_dir
+
+    assert default_kb_dir(tmp_path) == PROJECT_KB and (PROJECT_KB / "synonyms.tsv").exists()
+    (tmp_path / "kb").mkdir()
+    assert default_kb_dir(tmp_path) == __import__("pathlib").Path("kb")  # the project's own kb/ first
+    monkeypatch.chdir(tmp_path / "kb")
+    assert Settings.from_env({}).kb_dir == PROJECT_KB
+    assert Settings.from_env({"POLICYQA_KB": "x"}).kb_dir.name == "x"
