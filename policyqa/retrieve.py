@@ -149,7 +149,7 @@ def term_variants(word: str, kb_dir: Path, question: str = "") -> tuple[str, ...
 def expand_colloquial(text: str, kb_dir: Path) -> str:
     """Append the plan's terms for everyday words (「臭水沟」 → 黑臭水体) found in the question."""
     found = []
-    rest = text
+    rest = text.lower()  # the table's first column is lower case (pm2.5)
     for word, plan in _terms(Path(kb_dir) / "synonyms.tsv"):
         if word in rest and plan not in text:
             found.append(plan)

@@ -104,7 +104,17 @@ def test_english_navigation_answer(index: Index, q: str, chapter: int, section: 
         assert all(c.location.section_no in (section, None) for c in a.citations)
 
 
-@pytest.mark.parametrize(("q", "indicator"), [("pm2.5浓度目标是多少", 2), ("Pm2.5年均浓度2020年是多少？", 2)])
+@pytest.mark.parametrize(
+    ("q", "indicator"),
+    [
+        ("pm2.5浓度目标是多少", 2),
+        ("Pm2.5年均浓度2020年是多少？", 2),
+        ("2020年PM2.5是多少？", 2),  # the table names it 细颗粒物(PM2.5)年平均浓度
+        ("劣五类水体比例到2025年要控制在多少？", 4),  # the table writes 劣 V 类
+        ("劣\u2164类水体比例2025年目标是多少？", 4),  # the Roman numeral character
+        ("碳排放强度要降多少", 13),
+    ],
+)
 def test_latin_terms_match_in_any_case(index: Index, q: str, indicator: int) -> None:
     """The tokenizer lowers Latin words; the plan writes PM2.5: the indicator is still found."""
     a = ask(index, q)
