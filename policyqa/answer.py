@@ -300,6 +300,8 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
         return "这一问题"
     if q.chapter_no is not None or q.column_no is not None or (q.indicator_nos and q.explicit_indicator):
         return None  # a question about a named part of the plan that exists (checked above)
+    if question_kind(q) in ("table", "outline"):
+        return None  # about the plan's own structure: its outline and indicator table answer it
     # topic words of the question as asked (not the added plan terms); each matches itself or
     # one of the plan's terms for it (挖沙 → 采砂)
     asked = normalize_question(question)
@@ -595,6 +597,46 @@ def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
     return lines
 
 
+def compose_table(index: Index, q: Query, cites: Citations) -> list[str]:
+    """The indicator table as a whole: every row, or those of one attribute (约束性/预期性) or
+    one category (环境治理类 …), each row cited. Counts are of the table's own rows."""
+    t = q.normalized
+    lines: list[str] = []
+    for doc in index.docs.values():
+        rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.indicator is not None]
+        if not rows:
+            continue
+        col = rows[0].location.column_no
+        attrs = [a for a in ("约束性", "预期性") if a in t]
+        cats = [c for c in dict.fromkeys(u.indicator.category for u in rows) if c and c in t]
+        chosen = [
+            u
+            for u in rows
+            if (not attrs or u.indicator.attribute in attrs) and (not cats or u.indicator.category in cats)
+        ]
+        what = "、".join([f"{c}类" for c in cats] + [f"属{a}" for a in attrs])
+        head = f"#### 专栏{col} 主要指标共{len(rows)}项"
+        lines.append(head + (f"，其中{what}的{len(chosen)}项" if what else ""))
+        for u in chosen:
+            ind = u.indicator
+            attr = ind.attribute or "表中未标注约束性/预期性"
+            lines.append(f"- 第{ind.no}项 {ind.name}：{attr}{cites.marks(cites.cite(u))}")
+    return lines
+
+
+def compose_outline(index: Index, cites: Citations) -> list[str]:
+    """The plan's chapters, each with its heading cited, and how many sections it has."""
+    lines: list[str] = []
+    for doc in index.docs.values():
+        n_sec = sum(len(c.sections) for c in doc.chapters)
+        lines.append(f"#### 规划共{len(doc.chapters)}章、{n_sec}节、{len(doc.columns)}个专栏")
+        for ch in doc.chapters:
+            head = index.units.get(ch.id)
+            if head is not None:
+                lines.append(f"- {head.text}（{len(ch.sections)}节）{cites.marks(cites.cite(head))}")
+    return lines
+
+
 # ----------------------------------------------------------------------------- free and list questions
 
 CITY_NAMES = "南宁 柳州 桂林 梧州 北海 防城港 钦州 贵港 玉林 百色 贺州 河池 来宾 崇左".split()
@@ -694,7 +736,49 @@ def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> 
 # ----------------------------------------------------------------------------- the whole answer
 
 
+# the indicator table as a whole: 「哪些指标是约束性的」「专栏1一共有多少项指标」
+RE_TABLE_Q = re.compile(
+    r"指标[^，。？?]{0,12}(哪些|哪几|多少项|几项|多少个|一共|总共|共有)|(哪些|哪几|多少项|几项|一共|总共)[^，。？?]{0,8}指标"
+)
+# the plan's outline: 「规划一共有多少章」「有哪几章」
+RE_OUTLINE_Q = re.compile(r"(一共|总共|共有|共|多少|(?<!第)几)个?(章|节)|(哪些|哪几)章|章节(结构|目录)|目录")
+RE_OUTLINE_WORDS = re.compile(r"一共|总共|共有|共|多少|几|个|章节|章|节|哪些|结构|目录|这个|这份|本|分")
+
+
+RE_TABLE_WORDS = re.compile(
+    r"专栏[1一]|主要指标|指标表|指标|哪些|哪几|多少项|几项|多少个|一共|总共|共有|列了|列出|包括|有|是|属于|里|中|的|规划|[？?，。\s]"
+)
+
+
+def is_table_question(q: Query) -> bool:
+    """The whole indicator table, or its rows of one attribute or category — not a question that
+    only mentions 指标 (「哪些指标以国家下达指标为准」 asks about targets: left to the other routes)."""
+    t = q.normalized
+    if (
+        q.indicator_nos
+        or q.column_no not in (None, 1)
+        or q.chapter_no is not None
+        or not RE_TABLE_Q.search(t)
+    ):
+        return False
+    rest = re.sub(
+        r"约束性|预期性|环境治理|应对气候变化|环境风险防控|生态保护|类", "", RE_TABLE_WORDS.sub("", t)
+    )
+    return not rest
+
+
 def question_kind(q: Query) -> str:
+    t = q.normalized
+    if is_table_question(q):
+        return "table"
+    if (
+        q.chapter_no is None
+        and q.column_no is None
+        and not q.indicator_nos
+        and RE_OUTLINE_Q.search(t)
+        and not RE_OUTLINE_WORDS.sub("", RE_TABLE_WORDS.sub("", t))
+    ):
+        return "outline"  # nothing else asked (「广西有多少个节日」 is no outline question)
     if q.indicator_nos:
         return "indicator"
     if RE_WHERE_Q.search(q.normalized) and q.chapter_no is None and q.column_no is None:
@@ -813,6 +897,10 @@ def compose(index: Index, q: Query, hits: list[Hit]) -> tuple[str, tuple] | None
         lines = compose_navigation(index, q, cites)
     elif kind == "where":
         lines = compose_where(index, q, hits, cites)
+    elif kind == "table":
+        lines = compose_table(index, q, cites)
+    elif kind == "outline":
+        lines = compose_outline(index, cites)
     if not lines:
         lines = compose_free(index, q, hits, cites)
     if not lines:

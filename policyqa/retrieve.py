@@ -227,7 +227,7 @@ def analyze(question: str, index: Index) -> Query:
         if len(ind_nos) > 2:  # names several measures at once: a narrative question
             ind_nos = ()
     content = re.sub(
-        r"规划|本章|本节|[讲说些啥什么内容主要包括哪有关于的是了呢吗？?，,。\s]",
+        r"规划|本章|本节|一共|总共|[讲说些啥什么内容主要包括哪有关于的是了呢吗分几节章？?，,。\s]",
         "",
         RE_EN_ASKING.sub(" ", stripped),
     )

@@ -166,6 +166,39 @@ def test_colloquial_questions_are_answered(index: Index, q: str, where: str) -> 
     assert a.answerable and any(where in c.quote for c in a.citations), a.answer
 
 
+def test_questions_about_the_whole_indicator_table(index: Index) -> None:
+    """Counts and filters come from the parsed table; every listed row is cited."""
+    doc = next(iter(index.docs.values()))
+    inds = doc.indicators
+    a = ask(index, "专栏1一共列了多少项指标？")
+    check_contract(index, a)
+    assert f"共{len(inds)}项" in a.answer and len(a.citations) == len(inds)
+    for attr in ("约束性", "预期性"):
+        a = ask(index, f"主要指标中哪些是{attr}指标？")
+        check_contract(index, a)
+        want = {i.no for i in inds if i.attribute == attr}
+        assert {c.location.indicator_no for c in a.citations} == want, a.answer
+    a = ask(index, "环境风险防控类有哪些指标？")
+    assert {c.location.indicator_no for c in a.citations} == {
+        i.no for i in inds if i.category == "环境风险防控"
+    }
+    # a question that only mentions 指标 is not a table listing
+    assert len(ask(index, "哪些指标以国家下达指标为准？").citations) < len(inds)
+
+
+def test_outline_questions(index: Index) -> None:
+    doc = next(iter(index.docs.values()))
+    a = ask(index, "规划一共有多少章？")
+    check_contract(index, a)
+    assert f"共{len(doc.chapters)}章" in a.answer
+    assert [c.location.chapter_no for c in a.citations] == [c.no for c in doc.chapters]
+    assert not ask(index, "广西有多少个节日？").answerable  # 多少个节 in another sense
+    a = ask(index, "第十三章分哪几节？")
+    check_contract(index, a)
+    assert all(c.location.chapter_no == 13 for c in a.citations)
+    assert all(s.title in a.answer for s in doc.chapters[-1].sections)
+
+
 def test_list_answer_gathers_cities(index: Index) -> None:
     a = ask(index, "哪些市开展“无废城市”试点？")
     for city in ("柳州", "桂林", "南宁"):
