@@ -78,6 +78,11 @@ def check_input(question: str, max_chars: int) -> str | None:
 RE_FOLLOWUP = re.compile(
     r"^(那|那么|那个|还有|另外|里面|其中)|呢[？?]?$|^(这一|该|本|这个|此)(章|节|专栏|项|指标)|^(它|其)的?"
 )
+# a pronoun and a where-question: 「这个在规划哪一章？」「它出自哪里」
+RE_WHERE_FOLLOWUP = re.compile(
+    r"^(这个|这些|这项|这条|这|它|那个|上面的?|刚才的?)(内容|说法|规定|要求)?(?=(在|是在|出自|属于|见于)?(规划)?(的)?"
+    r"(哪一?[章节部分]|哪个[章节部分]|第几[章节]|哪里|什么位置|哪个位置))"
+)
 RE_REF = re.compile(r"第[一二三四五六七八九十\d]{1,3}章(第[一二三四五六七八九十\d]{1,3}节)?|专栏\s*\d{1,2}")
 RE_YEAR = re.compile(r"(20\d\d)\s*年?")
 
@@ -162,6 +167,10 @@ def resolve_followup(question: str, history: History, depth: int = 0) -> str:
                     ch = re.search(r"第[一二三四五六七八九十\d]{1,3}章", prev)
                     ref = (ch.group(0) if ch else "") + ref
                 return re.sub(rf"(这一|这|该|本|此)(个)?{unit}", ref, q)
+    # 「这个在规划哪一章？」: where the previous question's topic is
+    m = RE_WHERE_FOLLOWUP.match(q)
+    if m:
+        return f"{prev.rstrip('？?。')}，{q[m.end(1) :].lstrip('在')}"
     # 「第三节具体说了什么？」 after a question about a chapter: that chapter's section
     if re.search(r"第[一二三四五六七八九十\d]{1,3}节", q) and not re.search(
         r"第[一二三四五六七八九十\d]{1,3}章", q
@@ -711,6 +720,7 @@ RE_WHERE_Q = re.compile(
 def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> list[str]:
     """「碳达峰在哪一节？」: name the place of the best hit, citing its heading and a sentence."""
     lines: list[str] = []
+    shown: set[str] = set()
     for h in hits[:2]:
         u = h.unit
         loc = u.location
@@ -723,9 +733,10 @@ def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> 
             heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}")
         if heading is None:
             continue
-        if not lines:
-            lines.append(f"#### 相关内容见：{u.label}")
-        lines.append(f"{heading.text}{cites.marks(cites.cite(heading))}。")
+        if heading.id not in shown:  # the second hit may sit in the same place, or elsewhere
+            lines.append(f"#### {'另见' if lines else '相关内容见'}：{u.label}")
+            lines.append(f"{heading.text}{cites.marks(cites.cite(heading))}。")
+            shown.add(heading.id)
         sent = max(
             split_sentences(u.text), key=lambda x: score_sentence(index, index.tokenizer(q.normalized), x)
         )

@@ -145,6 +145,23 @@ def test_which_chapter_questions(index: Index, q: str, chapter: int) -> None:
     assert a.answerable and a.citations[0].location.chapter_no == chapter, a.answer
 
 
+@pytest.mark.parametrize(
+    ("prev", "q", "chapter"),
+    [
+        ("哪些城市开展无废城市试点？", "这个在规划哪一章？", 11),
+        ("秸秆禁烧以哪些设区市为重点？", "它出自哪里？", 5),
+    ],
+)
+def test_where_followup_carries_the_topic(index: Index, prev: str, q: str, chapter: int) -> None:
+    history = [{"role": "user", "content": prev}, {"role": "assistant", "content": ask(index, prev).answer}]
+    a = ask(index, q, history)
+    check_contract(index, a)
+    assert prev.rstrip("？") in a.standalone_question
+    assert any(c.location.chapter_no == chapter for c in a.citations), a.answer
+    heads = [line for line in a.answer.splitlines() if not line.startswith("#")]
+    assert len(heads) == len(set(heads)), a.answer  # no line twice
+
+
 def test_a_province_the_plan_names_is_no_reason_to_refuse(index: Index) -> None:
     a = ask(index, "哪些市临近广东廉江核电项目，要提升核事故应对能力？")
     check_contract(index, a)
