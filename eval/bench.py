@@ -670,12 +670,19 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
                 f"p95 {burst['p95']:.0f} ms，错误 {burst['errors']}；缓存 {burst['query_cache']}。"
                 "这一行不用于上面的目标。",
             ]
+        embed_ms = ip["times"]["embed"]["p50"] if ip else None
         L += [
             "",
             "客户端是闭环的（收到回答才发下一问），所以延迟 ≈ 客户端数 / 吞吐（Little 定律）："
             "16 个客户端下 p95 ≤ 300 ms 需要约 16 / 0.3 ≈ 53 问/秒的吞吐。每个不同的问题都要算一次"
-            "查询向量；两核上它的吞吐上限见 `QueryBatcher` 的说明（成批时约 18 ms 一问，即约 55 问/秒，"
-            "还没算检索、HTTP 和同机的客户端）。",
+            "查询向量"
+            + (
+                f"（本次单独算一问 p50 {embed_ms:.1f} ms，两核都在用）：它决定了吞吐的上限，"
+                "并随机器的单核速度和同机负载变化，所以这一项在较慢或较忙的机器上可能达不到"
+                if embed_ms
+                else ""
+            )
+            + "。",
         ]
         kinds = [
             f"{r['clients']} 个客户端：{k}"
