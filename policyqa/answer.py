@@ -83,6 +83,9 @@ RE_WHERE_FOLLOWUP = re.compile(
     r"^(这个|这些|这项|这条|这|它|那个|上面的?|刚才的?)(内容|说法|规定|要求)?(?=(在|是在|出自|属于|见于)?(规划)?(的)?"
     r"(哪一?[章节部分]|哪个[章节部分]|第几[章节]|哪里|什么位置|哪个位置))"
 )
+RE_BARE_WHERE = re.compile(
+    r"(那|那么)?(在|是在|出自|属于|见于)?(规划)?(的)?(哪一?[章节部分]|哪个[章节部分]|第几[章节]|哪里|什么位置|哪个位置)[呢？?。]*"
+)
 RE_REF = re.compile(r"第[一二三四五六七八九十\d]{1,3}章(第[一二三四五六七八九十\d]{1,3}节)?|专栏\s*\d{1,2}")
 RE_YEAR = re.compile(r"(20\d\d)\s*年?")
 
@@ -171,6 +174,8 @@ def resolve_followup(question: str, history: History, depth: int = 0) -> str:
     m = RE_WHERE_FOLLOWUP.match(q)
     if m:
         return f"{prev.rstrip('？?。')}，{q[m.end(1) :].lstrip('在')}"
+    if RE_BARE_WHERE.fullmatch(q):  # 「在第几节？」 alone
+        return f"{prev.rstrip('？?。')}，{q.lstrip('在')}"
     # 「第三节具体说了什么？」 after a question about a chapter: that chapter's section
     if re.search(r"第[一二三四五六七八九十\d]{1,3}节", q) and not re.search(
         r"第[一二三四五六七八九十\d]{1,3}章", q
@@ -209,7 +214,8 @@ RE_CREATIVE = re.compile(
     re.I,
 )
 RE_WEATHER = re.compile(
-    r"天气(怎么样|如何|预报|好不好)|会不会下雨|下不下雨|气温(多少|几度)|几度|weather", re.I
+    r"天气(怎么样|如何|预报|好不好)|(今天|明天|后天|周末|下周)的?天气|会不会下雨|下不下雨|气温(多少|几度)|几度|weather",
+    re.I,
 )
 RE_SMALLTALK = re.compile(
     r"^(你好|您好|hi|hello|嗨|谢谢|多谢|再见|你是谁|你叫什么|你能做什么|早上好|晚上好|哈喽|在吗|讲个笑话|今天天气)",
@@ -300,10 +306,7 @@ def refusal_reason(q: Query, question: str, index: Index, hits: list[Hit]) -> st
     if _is_english(question) and t == normalize_question(question):
         return "这一问题（问题中没有规划涉及的术语）"
     other = [p for p in PROVINCES if p in t]
-    near = "".join(h.unit.text for h in hits[:5])
-    if other and "广西" not in t and not any(p in near for p in other):
-        # (a province the plan itself names where the question's topic is, as 广东廉江核电
-        # in 第十章, is a question about the plan)
+    if other and "广西" not in t and not _province_in_plan_topic(other, question, index, hits):
         return f"{other[0]}等其他地区的情况"
     if not hits:
         return "这一问题"
@@ -368,6 +371,24 @@ RE_REFERENCE = re.compile(
 def strip_references(text: str) -> str:
     """The question without 第X章 / 专栏N / chapter N references (they are not topic words)."""
     return RE_REFERENCE.sub(" ", text)
+
+
+def _province_in_plan_topic(provinces: list[str], question: str, index: Index, hits: list[Hit]) -> bool:
+    """Does a retrieved sentence name the province together with the question's topic?
+
+    「哪些市临近广东廉江核电项目…」: the plan's own sentence names 广东 beside 核电 — a question
+    about the plan. 「云南的森林覆盖率」: 云南 stands only in a sentence about water co-governance,
+    so Guangxi's 森林覆盖率 is no answer to it.
+    """
+    words = [
+        w for w in topic_words(normalize_question(question), index) if not any(p in w for p in provinces)
+    ]
+    if not words:
+        return False
+    for s_ in _sentences_of(hits[:5]):
+        if any(p in s_ for p in provinces) and sum(w in s_ for w in words) >= max(1, len(words) // 2):
+            return True
+    return False
 
 
 def plan_years(index: Index) -> frozenset[str]:
@@ -633,12 +654,18 @@ def compose_table(index: Index, q: Query, cites: Citations) -> list[str]:
     return lines
 
 
-def compose_outline(index: Index, cites: Citations) -> list[str]:
-    """The plan's chapters, each with its heading cited, and how many sections it has."""
+def compose_outline(index: Index, cites: Citations, columns: bool = False) -> list[str]:
+    """The plan's chapters (or, asked about 专栏, its boxed columns), each heading cited."""
     lines: list[str] = []
     for doc in index.docs.values():
         n_sec = sum(len(c.sections) for c in doc.chapters)
         lines.append(f"#### 规划共{len(doc.chapters)}章、{n_sec}节、{len(doc.columns)}个专栏")
+        if columns:
+            for col in doc.columns:
+                cu = index.units.get(col.id)
+                if cu is not None:
+                    lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
+            continue
         for ch in doc.chapters:
             head = index.units.get(ch.id)
             if head is not None:
@@ -749,15 +776,23 @@ def compose_where(index: Index, q: Query, hits: list[Hit], cites: Citations) -> 
 
 # the indicator table as a whole: 「哪些指标是约束性的」「专栏1一共有多少项指标」
 RE_TABLE_Q = re.compile(
-    r"指标[^，。？?]{0,12}(哪些|哪几|多少项|几项|多少个|一共|总共|共有)|(哪些|哪几|多少项|几项|一共|总共)[^，。？?]{0,8}指标"
+    r"指标[^，。？?]{0,12}(哪些|哪几|多少项|几项|多少个|几个|一共|总共|共有)"
+    r"|(哪些|哪几|多少项|几项|多少个|几个|一共|总共)[^，。？?]{0,8}指标"
+    r"|(哪些|哪几|多少|几)[^，。？?]{0,4}(约束性|预期性)|(约束性|预期性)[^，。？?]{0,4}(哪些|哪几|多少|几)"
 )
 # the plan's outline: 「规划一共有多少章」「有哪几章」
-RE_OUTLINE_Q = re.compile(r"(一共|总共|共有|共|多少|(?<!第)几)个?(章|节)|(哪些|哪几)章|章节(结构|目录)|目录")
-RE_OUTLINE_WORDS = re.compile(r"一共|总共|共有|共|多少|几|个|章节|章|节|哪些|结构|目录|这个|这份|本|分")
+RE_OUTLINE_Q = re.compile(
+    r"(一共|总共|共有|共|多少|(?<!第)几)个?(章|节|专栏)|(章|节|专栏)[^，。？?]{0,3}(一共|总共|共有|多少|几)个"
+    r"|(哪些|哪几)章|结构|目录"
+)
+RE_OUTLINE_WORDS = re.compile(
+    r"一共|总共|共有|共|多少|几|个|章节|章|节|专栏|哪些|结构|目录|框架|这个|这份|本|分|什么|怎样|怎么样|如何"
+)
 
 
 RE_TABLE_WORDS = re.compile(
-    r"专栏[1一]|主要指标|指标表|指标|哪些|哪几|多少项|几项|多少个|一共|总共|共有|列了|列出|包括|有|是|属于|里|中|的|规划|[？?，。\s]"
+    r"专栏[1一]|主要指标|指标表|指标体系|指标|哪些|哪几|多少项|几项|多少个|几个|多少|一共|总共|共有|列了|列出|提出了?"
+    r"|包括|有|是|属于|里|中|的|规划|[？?，。\s]"
 )
 
 
@@ -790,10 +825,10 @@ def question_kind(q: Query) -> str:
         and not RE_OUTLINE_WORDS.sub("", RE_TABLE_WORDS.sub("", t))
     ):
         return "outline"  # nothing else asked (「广西有多少个节日」 is no outline question)
+    if RE_WHERE_Q.search(q.normalized) and q.chapter_no is None and q.column_no is None:
+        return "where"  # 「森林覆盖率在第几章」 asks the place, even of an indicator
     if q.indicator_nos:
         return "indicator"
-    if RE_WHERE_Q.search(q.normalized) and q.chapter_no is None and q.column_no is None:
-        return "where"
     if q.column_no is not None and q.content_chars <= 4:
         return "column"
     if q.chapter_no is not None and (
@@ -911,7 +946,7 @@ def compose(index: Index, q: Query, hits: list[Hit]) -> tuple[str, tuple] | None
     elif kind == "table":
         lines = compose_table(index, q, cites)
     elif kind == "outline":
-        lines = compose_outline(index, cites)
+        lines = compose_outline(index, cites, columns="专栏" in q.normalized)
     if not lines:
         lines = compose_free(index, q, hits, cites)
     if not lines:

@@ -42,7 +42,7 @@ SCOPE_BONUS = 3.0
 _NUM = r"[一二三四五六七八九十两\d]{1,3}"
 RE_CHAPTER = re.compile(rf"第\s*({_NUM})\s*章")
 RE_SECTION = re.compile(rf"第\s*({_NUM})\s*节")
-RE_COLUMN = re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})")
+RE_COLUMN = re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})(?!共)")  # not 「专栏一共…」
 # English words that only ask (「What does chapter 7 cover?」): like 讲什么, they are no topic
 RE_EN_ASKING = re.compile(
     r"\b(?:what(?:'s)?|which|does|do|did|is|are|was|the|a|an|of|in|on|about|say|says|said|cover|covers"
