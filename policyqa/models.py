@@ -36,6 +36,9 @@ class Location:
     column: str | None = None
     indicator_no: int | None = None
     indicator: str | None = None
+    article_no: int | None = None  # 第X条 of a regulation
+    article: str | None = None  # the article's own title, where the document gives one
+    doc_title: str | None = None  # the document's short title, for labels across a library
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -339,13 +342,23 @@ class Citation:
         )
 
 
+# What the library could say to a question (``Answer.outcome``). ``answerable`` stays the
+# contract's yes/no: partly covered is answerable.
+OUTCOME_ANSWERED = "answered"
+OUTCOME_PARTIAL = "partial"  # 「规划没有写明……；相关的规定是……」
+OUTCOME_NOT_COVERED = "not_covered"  # a refusal; its citations point at the nearest sections
+OUTCOME_INVALID = "invalid"  # empty, too long, no text
+OUTCOMES = (OUTCOME_ANSWERED, OUTCOME_PARTIAL, OUTCOME_NOT_COVERED, OUTCOME_INVALID)
+
+
 @dataclass(frozen=True)
 class Answer:
     """The answer contract used by the CLI, the app and the evaluation.
 
     ``answer`` is Markdown with inline ``[n]`` markers, each resolving to ``citations[n-1]``.
     ``mode`` says how it was made: "extractive", "llm", "llm-fallback:<reason>", "refusal",
-    "error".
+    "invalid". ``outcome`` is one of ``OUTCOMES``; a not-covered answer may still carry
+    citations (the nearest sections, for the reader to check).
     """
 
     question: str
@@ -356,12 +369,27 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None  # the follow-up rewritten with its history
     notice: str | None = None  # a short line for the UI (e.g. why the LLM was not used)
+    outcome: str = ""  # one of OUTCOMES; empty means derived from ``answerable`` and ``mode``
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            derived = (
+                OUTCOME_INVALID
+                if self.mode == "invalid"
+                else OUTCOME_ANSWERED
+                if self.answerable
+                else OUTCOME_NOT_COVERED
+            )
+            object.__setattr__(self, "outcome", derived)
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "question": self.question,
             "answer": self.answer,
             "answerable": self.answerable,
+            "outcome": self.outcome,
             "citations": [c.to_dict() for c in self.citations],
             "mode": self.mode,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -383,4 +411,5 @@ class Answer:
             timings_ms=dict(d.get("timings_ms", {})),
             standalone_question=d.get("standalone_question"),
             notice=d.get("notice"),
+            outcome=d.get("outcome") or "",
         )

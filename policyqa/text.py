@@ -70,14 +70,21 @@ _DIGITS = {
 _RE_CN_NUMBER = re.compile(
     r"^(?:([一二两三四五六七八九])?十([一二三四五六七八九])?|([零〇一二两三四五六七八九]))$"
 )
+_RE_CN_HUNDRED = re.compile(r"^([一二两三四五六七八九])百(?:[零〇]?([一二三四五六七八九十].*))?$")
 
 
 def cn_number(s: str) -> int:
-    """Chinese numeral (一 … 九十九) or Arabic digits → int. Raises ValueError for anything else
-    (「十十」「二二」 included)."""
+    """Chinese numeral (一 … 九百九十九, as articles are numbered: 第一百零五条) or Arabic digits
+    → int. Raises ValueError for anything else (「十十」「二二」 included)."""
     s = s.strip()
     if s.isascii() and s.isdigit():
         return int(s)
+    h = _RE_CN_HUNDRED.match(s)
+    if h:
+        rest = h.group(2)
+        # 一百一十 is written with 一十; 一百十 (rare) is read the same way
+        rest_no = cn_number(rest[1:] if rest and rest.startswith("一十") else rest) if rest else 0
+        return _DIGITS[h.group(1)] * 100 + rest_no
     m = _RE_CN_NUMBER.match(s)
     if not m:
         raise ValueError(f"not a Chinese numeral: {s!r}")
@@ -91,7 +98,13 @@ _CN = "一二三四五六七八九"
 
 
 def to_cn_number(n: int) -> str:
-    """int (1–99) → Chinese numeral as used in headings (第十三章)."""
+    """int (1–999) → Chinese numeral as used in headings (第十三章, 第一百零五条)."""
+    if n >= 100:
+        hundreds, rest = divmod(n, 100)
+        if rest == 0:
+            return _CN[hundreds - 1] + "百"
+        tail = to_cn_number(rest)
+        return _CN[hundreds - 1] + "百" + ("零" + tail if rest < 10 else ("一" + tail if rest < 20 else tail))
     if n < 10:
         return _CN[n - 1]
     tens, ones = divmod(n, 10)
