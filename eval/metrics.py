@@ -11,7 +11,8 @@ Metric families:
 * **Answers** — :func:`key_fact_hit`, :func:`is_refusal`.
 * **Citations** — adapted from ALCE (Gao et al., 2023, "Enabling Large Language Models to
   Generate Text with Citations"): :func:`split_statements`, :func:`statement_markers`,
-  :func:`supports`, :func:`citation_scores`. ALCE judges support with an NLI model; here
+  :func:`supports`, :func:`citation_scores`, defined in ``policyqa.check`` (the citation checker
+  uses the same rule) and re-exported here. ALCE judges support with an NLI model; here
   :func:`supports` is a deterministic surface rule (numbers + character bigrams), so it can be
   run offline and unit-tested, at the price of missing paraphrases and cross-language support.
 * **Quotes** — :func:`quote_valid` (the quote really is in the source, whitespace aside).
@@ -24,27 +25,52 @@ Not covered: answer fluency, completeness beyond the key facts, and multi-docume
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from policyqa.text import CJK, canon, quote_in_source, repair, to_simplified
+from policyqa.check import (
+    FULLWIDTH,
+    STOP_PHRASES,
+    SUPPORT_THRESHOLD,
+    citation_scores,
+    is_refusal,
+    numbers,
+    split_statements,
+    statement_markers,
+    supports,
+    tokens,
+)
+from policyqa.check import as_dict as _as_dict
+from policyqa.text import canon, quote_in_source, to_simplified
+
+__all__ = [
+    "STOP_PHRASES",
+    "SUPPORT_THRESHOLD",
+    "aggregate",
+    "citation_scores",
+    "first_citation_at_gold",
+    "hit_at_k",
+    "is_refusal",
+    "key_fact_hit",
+    "location_accuracy",
+    "location_matches",
+    "normalise",
+    "numbers",
+    "percentile",
+    "quote_valid",
+    "reciprocal_rank",
+    "score_question",
+    "split_statements",
+    "statement_markers",
+    "supports",
+    "tokens",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Locations
 # ---------------------------------------------------------------------------------------------
 
 GOLD_KEYS = frozenset({"doc", "chapter", "section", "column", "indicator"})
-
-
-def _as_dict(obj: Any) -> Mapping[str, Any]:
-    """Accept both the JSON form and the dataclass (anything with ``to_dict``)."""
-    if obj is None:
-        return {}
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return obj
 
 
 def location_matches(location: Mapping[str, Any], gold: Mapping[str, Any]) -> bool:
@@ -105,17 +131,6 @@ def reciprocal_rank(
 # Text normalisation shared by key facts and support
 # ---------------------------------------------------------------------------------------------
 
-# Full-width ASCII variants (！ … ～, incl. ％ （ ） ０-９ Ａ-Ｚ) → ASCII. Done by hand rather
-# than NFKC, because NFKC also rewrites ① → 1 and Ⅲ → III, which would create false numbers.
-_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
-_WS = re.compile(r"\s+")
-
-
-def _norm_spaced(text: str) -> str:
-    """Repaired (PDF spaces next to CJK dropped, PM_{2.5} → PM2.5), full-width folded,
-    simplified, case-folded; spaces between Latin words/numbers are kept."""
-    return to_simplified(repair(text).translate(_FULLWIDTH)).casefold()
-
 
 def normalise(text: str) -> str:
     """The comparison form for key facts: ``policyqa.text.canon`` (repaired, whitespace removed),
@@ -124,7 +139,7 @@ def normalise(text: str) -> str:
     Traditional → simplified is included so that an answer written in 繁體 still contains the
     (simplified) key fact; it is applied to both sides, so it can only merge, never split, facts.
     """
-    return to_simplified(canon(text).translate(_FULLWIDTH)).casefold()
+    return to_simplified(canon(text).translate(FULLWIDTH)).casefold()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,285 +161,10 @@ def key_fact_hit(answer_text: str, key_facts: Sequence[Sequence[str]]) -> bool:
     return all(any(normalise(alt) and normalise(alt) in text for alt in group) for group in key_facts)
 
 
-def is_refusal(answer: Mapping[str, Any]) -> bool:
-    """Did the system decline to answer? Uses the contract's ``answerable`` flag only
-    (``answerable is False``); the wording of the answer is not inspected."""
-    return _as_dict(answer).get("answerable") is False
-
-
 # ---------------------------------------------------------------------------------------------
-# Citations (ALCE-style)
+# Citations (ALCE-style): the rule lives in policyqa.check, so the citation checker
+# (`policyqa check`) and this evaluation judge support the same way
 # ---------------------------------------------------------------------------------------------
-
-# [1]  [1][2]  [1,2]  [1，2]  [1、2]  [1-3]
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*[-–]\s*\d+)?(?:\s*[,，、]\s*\d+(?:\s*[-–]\s*\d+)?)*)\s*\]")
-_LEADING_MARKERS = re.compile(r"^\s*((?:\[\s*\d+(?:\s*[-–,，、]\s*\d+)*\s*\]\s*)+)")
-_SENT_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s+")
-_HEADING = re.compile(r"^\s*#{1,6}(\s|$)")
-_RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_LIST_MARK = re.compile(
-    r"^\s*(?:>\s*)*(?:[-*+•·]\s+|\d+[.)]\s+|\d+、|[（(]\d+[)）]\s*|[一二三四五六七八九十]+、)"
-)
-# A line that opens the sources list: 「出处」「**出处：**」「### 引文出处」「Sources:」…
-_SOURCES_HEAD = re.compile(
-    r"^\s*(?:#{1,6}\s*)?(?:[*_]{1,3}\s*)?(?:出处|引文出处|引用出处|参考出处|引用|引文|来源|参考来源|sources?|references?)"
-    r"\s*(?:[*_]{1,3})?\s*(?:[:：]|$)",
-    re.I,
-)
-# A line that *starts* with a marker is a source-list entry ("[1] 第五章… 「…」"), not a claim.
-_SOURCE_ENTRY = re.compile(r"^\s*(?:[-*+]\s+)?\[\s*\d+\s*\]")
-_EMPHASIS = re.compile(r"\*\*|__|`")
-_CONTENT = re.compile(rf"[0-9A-Za-z{CJK}]")
-
-
-def _has_content(text: str) -> bool:
-    return bool(_CONTENT.search(_MARKER.sub("", text)))
-
-
-def split_statements(answer_markdown: str) -> list[str]:
-    """Split a Markdown answer into the statements that each need support.
-
-    Splits on sentence ends 。！？；(and ``!?;``, and ``.`` followed by a space, for English)
-    and on line breaks, so every Markdown list item is its own statement. Dropped: headings
-    (``#``), horizontal rules, table separator rows, empty pieces, and the sources list — the
-    first line that reads like a 出处/来源/Sources heading and everything after it, plus any line
-    that starts with a ``[n]`` marker. List markers, blockquote ``>`` and emphasis are removed.
-
-    Markers that follow the sentence end (「…62.6%。[1]」) belong to the sentence before: they are
-    moved back onto it. Returned statements keep their markers (see :func:`statement_markers`).
-    Not handled: sentences split across lines without punctuation (each line is a statement).
-    """
-    statements: list[str] = []
-    for raw_line in (answer_markdown or "").splitlines():
-        if _SOURCES_HEAD.match(raw_line):
-            break
-        if _HEADING.match(raw_line) or _RULE.match(raw_line) or _TABLE_SEP.match(raw_line):
-            continue
-        if _SOURCE_ENTRY.match(raw_line):
-            continue
-        line = _EMPHASIS.sub("", _LIST_MARK.sub("", raw_line, count=1)).replace("|", " ").strip()
-        if not line:
-            continue
-        pieces = [p for p in _SENT_END.split(line) if p and p.strip()]
-        line_statements: list[str] = []
-        for piece in pieces:
-            lead = _LEADING_MARKERS.match(piece)
-            if lead and line_statements:
-                # 「…。[1]下一句」: the markers close the previous sentence.
-                line_statements[-1] = line_statements[-1].rstrip() + lead.group(1).strip()
-                piece = piece[lead.end() :]
-            if _has_content(piece):
-                line_statements.append(piece.strip())
-            elif line_statements and _MARKER.search(piece):
-                line_statements[-1] = line_statements[-1].rstrip() + piece.strip()
-        statements.extend(line_statements)
-    return statements
-
-
-def statement_markers(statement: str) -> list[int]:
-    """The citation numbers a statement carries: ``[1]``, ``[1][2]``, ``[1,2]``, ``[1，2]``,
-    ``[1、2]`` and ranges ``[1-3]``. Order of first appearance, duplicates dropped."""
-    out: list[int] = []
-    for m in _MARKER.finditer(statement or ""):
-        for part in re.split(r"[,，、]", m.group(1)):
-            bounds = [int(x) for x in re.split(r"[-–]", part.strip()) if x.strip()]
-            nums = (
-                range(bounds[0], bounds[-1] + 1)
-                if len(bounds) == 2 and bounds[0] <= bounds[1]
-                else bounds[:1]
-            )
-            for n in nums:
-                if n not in out:
-                    out.append(n)
-    return out
-
-
-SUPPORT_THRESHOLD = 0.6
-
-# Phrases that say where a statement comes from or frame a table value rather than claim
-# anything: they are cut out of the statement (never out of the quote) before the bigram
-# coverage is measured, so that 「根据规划，2025年目标为62.6%」 is judged on what it claims.
-# The 2020年/2025年 framings are here because an indicator-table row carries its values but
-# not the years — those are in the table head.
-STOP_PHRASES: tuple[str, ...] = (
-    "根据规划",
-    "按照规划",
-    "规划提出",
-    "规划要求",
-    "规划明确",
-    "规划指出",
-    "规划规定",
-    "规划显示",
-    "本规划",
-    "该规划",
-    "其中",
-    "以及",
-    "此外",
-    "另外",
-    "同时",
-    "并且",
-    "具体包括",
-    "主要包括",
-    "包括",
-    "分别为",
-    "分别是",
-    "如下",
-    "2020年基数为",
-    "2020年的值为",
-    "2020年数值为",
-    "2020年为",
-    "2020年是",
-    "2025年的目标为",
-    "2025年目标为",
-    "2025年的目标是",
-    "2025年目标是",
-    "目标值为",
-    "目标为",
-    "目标是",
-    "指标属性为",
-    "属性为",
-    "属于",
-)
-_STOP_RE = re.compile("|".join(re.escape(p) for p in sorted(STOP_PHRASES, key=len, reverse=True)))
-# A number not glued to a Latin name on its left (PM2.5, CO2 are names, not quantities).
-_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?")
-_CJK_RUN = re.compile(f"[{CJK}]+")
-_LATIN_WORD = re.compile(r"[a-z]{2,}")
-
-
-def _numbers(text: str) -> tuple[set[Decimal], set[Decimal]]:
-    """(all numbers, the years among them) in already-normalised, space-preserving text.
-
-    A year is a number 1900–2099 directly followed by 年. ``%`` is ignored (97.7% ≡ 97.7), and
-    values compare numerically (62.60 ≡ 62.6). Chinese numerals are not read.
-    """
-    nums: set[Decimal] = set()
-    years: set[Decimal] = set()
-    for m in _NUMBER.finditer(text):
-        try:
-            value = Decimal(m.group(0))
-        except InvalidOperation:  # pragma: no cover - the regex only yields decimals
-            continue
-        nums.add(value)
-        if text[m.end() : m.end() + 1] == "年" and 1900 <= value <= 2099 and "." not in m.group(0):
-            years.add(value)
-    return nums, years
-
-
-def _tokens(text: str) -> set[str]:
-    """Content tokens: character bigrams inside CJK runs, plus Latin words of 2+ letters.
-
-    Single CJK characters between punctuation are left out: they are mostly function words.
-    """
-    tokens: set[str] = set()
-    for run in _CJK_RUN.findall(text):
-        tokens.update(run[i : i + 2] for i in range(len(run) - 1))
-    tokens.update(_LATIN_WORD.findall(text))
-    return tokens
-
-
-def supports(statement: str, quote: str, threshold: float = SUPPORT_THRESHOLD) -> bool:
-    """Deterministic support rule: does ``quote`` back ``statement``?
-
-    Both are normalised (PDF repair, full-width folding, traditional → simplified, case-fold);
-    ``[n]`` markers and :data:`STOP_PHRASES` are cut out of the statement. Then:
-
-    1. **Numbers**: every number in the statement occurs among the quote's numbers (compared as
-       values, with digit boundaries, so 62.6 is not found in 162.65 and 97.7% matches 97.7).
-       Exception: a year (``2025年``) is only checked when the quote states some year itself;
-       a quote with no year at all — an indicator-table row — can neither confirm nor contradict
-       one. Known gap: 「2025年为62.5%」 is therefore accepted against the row 「62.5 62.6」.
-    2. **Wording**: at least ``threshold`` of the statement's distinct content tokens (CJK
-       character bigrams and Latin words, see :func:`_tokens`) occur in the quote.
-
-    A statement with neither numbers nor tokens left is not supported (nothing to verify).
-    Left out (the price of being deterministic): paraphrase and synonymy, negation, and
-    support across languages — an English statement is not supported by a Chinese quote.
-    """
-    body = _STOP_RE.sub("，", _norm_spaced(_MARKER.sub(" ", statement or "")))
-    quote_spaced = _norm_spaced(quote or "")
-
-    s_nums, s_years = _numbers(body)
-    q_nums, q_years = _numbers(quote_spaced)
-    to_check = s_nums if q_years else s_nums - s_years
-    if not to_check <= q_nums:
-        return False
-
-    s_tokens = _tokens(_WS.sub("", body))
-    if not s_tokens:
-        return bool(s_nums)
-    q_tokens = _tokens(_WS.sub("", quote_spaced))
-    return len(s_tokens & q_tokens) / len(s_tokens) >= threshold
-
-
-def citation_scores(answer: Mapping[str, Any], threshold: float = SUPPORT_THRESHOLD) -> dict[str, Any]:
-    """ALCE-style citation recall and precision counts for one answer.
-
-    ``answer`` is the contract dict: ``answer`` (Markdown with inline ``[n]``) and
-    ``citations`` (each with ``n``, ``quote``, ``location``); marker ``[n]`` refers to the
-    citation whose ``n`` is n.
-
-    * ``statements``: pieces from :func:`split_statements`.
-    * ``supported`` (recall numerator): statements whose cited quotes, joined, support them
-      (:func:`supports`). A statement without markers is ``uncited`` and unsupported.
-    * ``citations_used`` (precision denominator): (statement, marker) pairs, including
-      ``dangling`` markers that name no citation.
-    * ``citations_supporting`` (precision numerator), as in ALCE: only for a supported
-      statement, a citation counts if it supports the statement alone, or if the statement is
-      no longer supported without it; otherwise it is an over-citation. Dangling markers
-      never count.
-
-    ``recall`` = supported / statements; ``precision`` = supporting / used (0.0 when there
-    are statements but no citations, as in ALCE); both None when there are no statements.
-
-    Refusals (``answerable`` False) are excluded: every count is 0, ``refusal`` is True and
-    recall/precision are None, so :func:`aggregate` leaves them out of citation recall and
-    precision — a correct refusal has nothing to cite, and refusal quality is measured by the
-    refusal metrics instead.
-    """
-    a = _as_dict(answer)
-    out: dict[str, Any] = {
-        "refusal": is_refusal(a),
-        "statements": 0,
-        "supported": 0,
-        "uncited": 0,
-        "citations_used": 0,
-        "citations_supporting": 0,
-        "dangling": 0,
-        "recall": None,
-        "precision": None,
-    }
-    if out["refusal"]:
-        return out
-    quotes_by_n = {
-        int(c["n"]): str(c.get("quote") or "") for c in (_as_dict(c) for c in a.get("citations", ()))
-    }
-    for statement in split_statements(a.get("answer", "")):
-        out["statements"] += 1
-        marks = statement_markers(statement)
-        if not marks:
-            out["uncited"] += 1
-            continue
-        out["citations_used"] += len(marks)
-        cited = {m: quotes_by_n[m] for m in marks if m in quotes_by_n}
-        out["dangling"] += len(marks) - len(cited)
-        joint = bool(cited) and supports(statement, "\n".join(cited.values()), threshold)
-        if not joint:
-            continue
-        out["supported"] += 1
-        for m, quote in cited.items():
-            if supports(statement, quote, threshold):
-                out["citations_supporting"] += 1
-                continue
-            rest = [q for k, q in cited.items() if k != m]
-            if not rest or not supports(statement, "\n".join(rest), threshold):
-                out["citations_supporting"] += 1  # needed: the others alone do not support
-    if out["statements"]:
-        out["recall"] = out["supported"] / out["statements"]
-        used = out["citations_used"]
-        out["precision"] = out["citations_supporting"] / used if used else 0.0
-    return out
 
 
 def _citations(answer: Mapping[str, Any]) -> list[Mapping[str, Any]]:
