@@ -1,4 +1,4 @@
-"""``policyqa`` command line: outline, ingest, search, ask.
+"""``policyqa`` command line: outline, ingest, search, ask, check.
 
 Each subcommand is a plain function over the library; errors meant for the user
 (``PolicyQAError``) are printed without a traceback and exit with status 2.
@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from policyqa.errors import PolicyQAError
@@ -72,24 +73,61 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _questions(args: argparse.Namespace) -> list[str]:
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 file (``-`` is standard input) or an InputError saying why not."""
+    from policyqa.errors import InputError
+
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"无法读取{what} {path}：{e.strerror}") from e
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path} 不是 UTF-8 文本。") from None
+
+
+def batch_line(line: str, no: int) -> tuple[str, list[dict[str, Any]]]:
+    """One line of a --batch file → (question, history).
+
+    A line starting with ``{`` is JSON ``{"question": "…", "history": [{"role", "content"}]}``
+    (``history`` optional), so an evaluation can replay conversations; any other line is a plain
+    question. A malformed JSON line is an InputError naming its line number.
+    """
+    from policyqa.errors import InputError
+
+    text = line.strip()
+    if not text.startswith("{"):
+        return text, []
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        raise InputError(f"问题文件第 {no} 行以 {{ 开头，但不是有效的 JSON（{e.msg}）。") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+        raise InputError(
+            f'问题文件第 {no} 行缺少字段 question（字符串），应形如 {{"question": "…", "history": []}}。'
+        )
+    history = obj.get("history") or []
+    if not isinstance(history, list) or not all(
+        isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+        for m in history
+    ):
+        raise InputError(
+            f'问题文件第 {no} 行的 history 应为列表，元素形如 {{"role": "user" 或 "assistant", "content": "…"}}。'
+        )
+    return obj["question"], history
+
+
+def _questions(args: argparse.Namespace) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(question, history) pairs: the --batch file's lines (plain or JSON), or the one question."""
     if args.batch:
-        from pathlib import Path
-
-        from policyqa.errors import InputError
-
-        try:
-            text = Path(args.batch).read_text(encoding="utf-8")
-        except OSError as e:
-            raise InputError(f"无法读取问题文件 {args.batch}：{e.strerror}") from e
-        except UnicodeDecodeError:
-            raise InputError(f"问题文件 {args.batch} 不是 UTF-8 文本。") from None
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        text = _read_text(args.batch, "问题文件")
+        return [batch_line(line, no) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not args.question:
         from policyqa.errors import InputError
 
-        raise InputError("请给出问题，或用 --batch 文件（每行一个问题）。")
-    return [args.question]
+        raise InputError("请给出问题，或用 --batch 文件（每行一个问题，或一个 JSON）。")
+    return [(args.question, [])]
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,7 +135,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from policyqa.retrieve import search
 
     index = open_index(settings)
-    for q in _questions(args):
+    for q, _history in _questions(args):
         hits = search(index, q, k=args.k, doc=args.doc, chapter=args.chapter)
         if args.json or args.batch:
             _print_json({"question": q, "hits": [h.to_dict() for h in hits]})
@@ -127,13 +165,40 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     index = open_index(settings)
     llm = chat_model_from_settings(settings) if not args.extractive else None
-    for q in _questions(args):
-        answer = ask(index, q, llm=llm)
+    for q, history in _questions(args):
+        answer = ask(index, q, history, llm=llm)
         if args.json or args.batch:
             _print_json(answer.to_dict())
         else:
             print(render_text(answer))
     return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Check answers (JSONL in the answer contract) against the library; 0 all pass, 1 any fails."""
+    from policyqa.check import (
+        check_answers,
+        load_library,
+        parse_answers,
+        render_result,
+        render_summary,
+        summarize,
+    )
+
+    answers = parse_answers(_read_text(args.file, "回答文件"))
+    library = load_library(args.kb or settings.kb_dir)
+    results = check_answers(answers, library)
+    summary = summarize(results)
+    for no, r in enumerate(results, 1):
+        if args.json:
+            _print_json(r.to_dict())
+        else:
+            print(render_result(no, r))
+    if args.json:
+        _print_json({"summary": summary})
+    else:
+        print(render_summary(summary))
+    return 0 if summary["failed"] == 0 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,9 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="回答问题，附出处与原文引文")
     a.add_argument("question", nargs="?", help="问题")
     a.add_argument("--json", action="store_true", help="输出回答契约 JSON")
-    a.add_argument("--batch", metavar="FILE", help="每行一个问题；每行输出一个 JSON（模型只加载一次）")
+    a.add_argument(
+        "--batch",
+        metavar="FILE",
+        help='每行一个问题，或一个 JSON {"question": "…", "history": […]}；每行输出一个 JSON（模型只加载一次）',
+    )
     a.add_argument("--extractive", action="store_true", help="即使配置了大模型也只用原文摘录")
     a.set_defaults(func=cmd_ask)
+
+    c = sub.add_parser("check", help="核对回答的引用：引文逐字、出处位置、数字与句子有据、标记与引文一一对应")
+    c.add_argument("file", metavar="FILE", help="JSONL，每行一个回答（回答契约）；- 为标准输入")
+    c.add_argument("--json", action="store_true", help="每条回答输出一行 JSON，最后一行为汇总")
+    c.add_argument("--kb", type=Path, help="知识库目录（默认同 POLICYQA_KB）；不需要索引")
+    c.set_defaults(func=cmd_check)
     return p
 
 

@@ -1,4 +1,4 @@
-"""Plain JSON routes beside gradio's API: ``POST /v1/ask``, ``GET /v1/search``,
+"""Plain JSON routes beside gradio's API: ``POST /v1/ask``, ``POST /v1/check``, ``GET /v1/search``,
 ``GET /v1/outline``, ``GET /v1/health``.
 
 Why a second API: gradio's goes through its event queue and a server-sent-event stream (two
@@ -15,6 +15,10 @@ with its traceback but never sent.
 Admission (``Admission``): at most ``concurrency`` requests computed at once and at most
 ``queue_max`` waiting; one more gets 503 at once, so a flood is queued and bounded instead of
 piling up threads. Concurrent questions still share engine calls (``embed.QueryBatcher``).
+
+``POST /v1/check`` takes one answer or a list of answers in the contract (from any system) and
+returns ``{"results": [{"question", "ok", "problems"}…], "summary": {…}}`` — the same verdicts as
+``policyqa check --json`` (``policyqa.check``), against the live index's documents.
 
 Not here: the admin functions (re-ingest, logs; only in the admin page, behind its password),
 per-client rate limits and authentication (a reverse proxy's job).
@@ -43,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("policyqa.api")
 
 MAX_BODY = 64 * 1024  # a question is at most a few thousand characters; history stays small
+# a batch of answers to check, each with its quotes: larger, but still bounded
+MAX_CHECK_BODY = 2 * 1024 * 1024
+MAX_CHECK_ANSWERS = 500
 
 
 class Busy(Exception):
@@ -124,6 +131,39 @@ def answer_reply(state: AppState, question: str, history: list[dict[str, Any]]) 
     return Reply(200, answer.to_dict())
 
 
+def parse_check_body(raw: bytes) -> list[dict[str, Any]] | Reply:
+    """The answers of a /v1/check body (one answer object or a list), or the 400 to send. Pure."""
+    from policyqa.check import validate_answer
+
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return error(400, "请求体应为 UTF-8 编码的 JSON：一个回答（回答契约），或回答的列表。")
+    answers = data if isinstance(data, list) else [data]
+    if not answers:
+        return error(400, "回答列表为空。")
+    if len(answers) > MAX_CHECK_ANSWERS:
+        return error(400, f"一次最多核对 {MAX_CHECK_ANSWERS} 条回答（收到 {len(answers)} 条）。")
+    for i, a in enumerate(answers, 1):
+        problem = validate_answer(a)
+        if problem:
+            where = f"第 {i} 条回答：" if isinstance(data, list) else ""
+            return error(400, f"{where}{problem}。")
+    return answers
+
+
+def check_reply(library: Any, answers: list[dict[str, Any]]) -> Reply:
+    """Check answers against ``library`` (``policyqa.check.Library``) as a Reply."""
+    from policyqa.check import check_answers, summarize
+
+    try:
+        results = check_answers(answers, library)
+    except Exception:
+        log.exception("check failed")
+        return error(500, "抱歉，核对时出错，请稍后再试。")
+    return Reply(200, {"results": [r.to_dict() for r in results], "summary": summarize(results)})
+
+
 def search_reply(state: AppState, question: str, k: Any) -> Reply:
     from policyqa.answer import check_input
     from policyqa.webapp import checked_search
@@ -165,6 +205,33 @@ def routes(state: AppState, admission: Admission) -> list[Route]:
         question, history = parsed
         return await admitted(lambda: answer_reply(state, question, history))
 
+    # The checker's view of the library, rebuilt when the admin page swaps in a new index.
+    libraries: dict[str, Any] = {}
+
+    def library() -> Any:
+        from policyqa.check import library_from_index
+
+        index = state.index
+        lib = libraries.get(index.build_id)
+        if lib is None:  # two threads may both build it: harmless, and no lock on the hot path
+            lib = library_from_index(index)
+            libraries.clear()
+            libraries[index.build_id] = lib
+        return lib
+
+    async def check_route(request: Request) -> JSONResponse:
+        size = request.headers.get("content-length")
+        too_big = error(413, f"请求体过大（上限 {MAX_CHECK_BODY // 1024 // 1024} MB）。")
+        if size and size.isdigit() and int(size) > MAX_CHECK_BODY:
+            return respond(too_big)
+        raw = await request.body()
+        if len(raw) > MAX_CHECK_BODY:
+            return respond(too_big)
+        parsed = parse_check_body(raw)
+        if isinstance(parsed, Reply):
+            return respond(parsed)
+        return await admitted(lambda: check_reply(library(), parsed))
+
     async def search_route(request: Request) -> JSONResponse:
         question = request.query_params.get("q", "")
         k = request.query_params.get("k", "")
@@ -195,6 +262,7 @@ def routes(state: AppState, admission: Admission) -> list[Route]:
 
     return [
         Route("/v1/ask", ask_route, methods=["POST"]),
+        Route("/v1/check", check_route, methods=["POST"]),
         Route("/v1/search", search_route, methods=["GET"]),
         Route("/v1/outline", outline_route, methods=["GET"]),
         Route("/v1/health", health_route, methods=["GET"]),
