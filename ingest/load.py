@@ -1,60 +1,63 @@
-"""kb/ → documents: find plan files, decode them, read their metadata, parse them.
+"""kb/ → documents: find the files, extract their text, remove page furniture, parse them.
 
-A plan is ``kb/plans/<id>.txt`` or ``.md`` with an optional ``<id>.meta.json`` beside it
-(title, office, doc_number, date). The file stem is the document id. Text is UTF-8 (with or
-without BOM) or GB18030/GBK, detected. Not handled: PDF or Word files (extract text first).
+A document is ``kb/plans/<id>.<ext>`` (``.txt``, ``.md``, ``.pdf``, ``.docx``, ``.html``) with an
+optional ``<id>.meta.json`` beside it whose keys override what is read from the text. The file
+stem is the document id. Text files are UTF-8 (with or without BOM) or GB18030/GBK, detected.
+
+``load_library`` never lets one bad file stop the others: a file that cannot be read (empty,
+binary, a scanned PDF without text, a damaged Word file) is skipped with a message naming it.
+Left out: OCR, several documents in one file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.parse import parse_document
+from ingest.formats import SUFFIXES, TEXT_SUFFIXES, decode, extract_text, strip_markdown
+from ingest.lines import strip_furniture
+from ingest.tree import parse_document
 from policyqa.errors import DocumentError
 from policyqa.models import Document
 
-SUFFIXES = (".txt", ".md")
+__all__ = [
+    "SUFFIXES",
+    "LoadResult",
+    "decode",
+    "load_document",
+    "load_kb",
+    "load_library",
+    "plan_files",
+    "read_meta",
+    "source_text",
+    "strip_markdown",
+]
+
+log = logging.getLogger(__name__)
 RE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def plan_files(kb_dir: Path) -> list[Path]:
-    """The plan files under ``kb_dir/plans`` (sorted, so ids and order are stable)."""
+    """The document files under ``kb_dir/plans`` (sorted, so ids and order are stable)."""
     d = Path(kb_dir) / "plans"
     if not d.is_dir():
-        raise DocumentError(f"找不到知识库目录 {d}：请把规划文本放在 kb/plans/ 下（.txt 或 .md）。")
-    files = sorted(p for p in d.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+        raise DocumentError(f"找不到知识库目录 {d}：请把规划文件放在 kb/plans/ 下（{'、'.join(SUFFIXES)}）。")
+    files = sorted(
+        p
+        for p in d.iterdir()
+        if p.suffix.lower() in SUFFIXES and p.is_file() and not p.name.endswith(".meta.json")
+    )
     if not files:
-        raise DocumentError(f"{d} 中没有 .txt 或 .md 规划文件。")
+        raise DocumentError(f"{d} 中没有规划文件（支持 {'、'.join(SUFFIXES)}）。")
     return files
 
 
-def decode(data: bytes, name: str) -> str:
-    """Bytes → text: UTF-8 first, then GB18030 (a superset of GBK). Raises DocumentError."""
-    if not data.strip():
-        raise DocumentError(f"{name} 是空文件，无法作为规划读取。")
-    if b"\x00" in data[:4096]:
-        raise DocumentError(f"{name} 看起来是二进制文件（含 NUL 字节），请先转换为 UTF-8 文本。")
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        if enc == "gb18030" and not re.search(r"[\u4e00-\u9fff]", text):
-            break
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    raise DocumentError(f"{name} 的编码无法识别（支持 UTF-8、GBK/GB18030）。")
-
-
-def strip_markdown(text: str) -> str:
-    """Blank out Markdown heading marks and bold markers, keeping every offset in place."""
-    text = re.sub(r"(?m)^(#{1,6})(\s)", lambda m: " " * len(m.group(1)) + m.group(2), text)
-    return text.replace("**", "  ")
-
-
 def read_meta(path: Path) -> dict:
-    meta_path = path.with_suffix(".meta.json")
+    meta_path = path.with_name(path.stem + ".meta.json")
     if not meta_path.exists():
         return {}
     try:
@@ -63,29 +66,74 @@ def read_meta(path: Path) -> dict:
         raise DocumentError(f"{meta_path.name} 不是有效的 JSON：{e}") from e
 
 
-def load_document(path: Path) -> Document:
+def load_document(path: Path, text: str | None = None) -> Document:
+    """Read one document. ``text`` is its already extracted text (a cache), if known."""
     path = Path(path)
     doc_id = path.stem
     if not RE_ID.match(doc_id):
         raise DocumentError(f"{path.name}：文件名只能包含字母、数字、- _ .，它将作为文档编号。")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DocumentError(f"无法读取 {path}：{e}") from e
-    text = decode(data, path.name)
-    if path.suffix.lower() == ".md":
-        text = strip_markdown(text)
-    if not re.search(r"[\u4e00-\u9fff]", text):
+    raw = text if text is not None else extract_text(path)
+    if not re.search(r"[\u4e00-\u9fff]", raw):
         raise DocumentError(f"{path.name} 中没有中文正文，无法作为规划读取。")
-    return parse_document(text, doc_id, read_meta(path), str(path))
+    cleaned = strip_furniture(raw)
+    if cleaned.removed:
+        log.info("%s：去除页码、页眉页脚、网页菜单等 %d 行", path.name, len(cleaned.removed))
+    doc = parse_document(cleaned.text, doc_id, read_meta(path), str(path))
+    return doc
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    documents: tuple[Document, ...]
+    skipped: tuple[tuple[str, str], ...]  # (file name, why), for files that could not be read
+
+
+def load_library(
+    kb_dir: Path,
+    progress: Callable[[str], None] | None = None,
+    texts: Callable[[Path], str | None] | None = None,
+) -> LoadResult:
+    """Parse every document in kb/; a file that cannot be read is skipped and reported.
+
+    ``texts(path)`` may return a file's extracted text from a cache (None: extract it).
+    Raises DocumentError only when no document at all can be read.
+    """
+    docs: list[Document] = []
+    skipped: list[tuple[str, str]] = []
+    files = plan_files(kb_dir)
+    for n, p in enumerate(files, 1):
+        try:
+            doc = load_document(p, texts(p) if texts else None)
+        except DocumentError as e:
+            skipped.append((p.name, str(e)))
+            log.warning("跳过 %s：%s", p.name, e)
+            if progress:
+                progress(f"[{n}/{len(files)}] 跳过 {p.name}：{e}")
+            continue
+        docs.append(doc)
+        if progress:
+            progress(f"[{n}/{len(files)}] {doc.id}：{len(doc.units)} 个单元（{p.suffix.lstrip('.')}）")
+    if not docs:
+        raise DocumentError("知识库中没有可读取的文档：" + "；".join(f"{f}：{why}" for f, why in skipped))
+    return LoadResult(tuple(docs), tuple(skipped))
 
 
 def load_kb(kb_dir: Path) -> list[Document]:
-    """Parse every plan in kb/. Fails on the first unreadable file, naming it."""
-    return [load_document(p) for p in plan_files(kb_dir)]
+    """Parse every document in kb/, skipping (and logging) files that cannot be read."""
+    return list(load_library(kb_dir).documents)
 
 
 def source_text(doc: Document) -> str:
-    """The decoded source a document was parsed from (what quotes are checked against)."""
-    text = decode(Path(doc.source).read_bytes(), Path(doc.source).name)
-    return strip_markdown(text) if doc.source.endswith(".md") else text
+    """The text a document's units point into (what quotes are checked against).
+
+    For a text file that is the file's text less its page furniture; for PDF, DOCX and HTML the
+    extracted, repaired text. Parsed documents carry it; otherwise the file is read again.
+    """
+    if doc.text:
+        return doc.text
+    path = Path(doc.source)
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        text = decode(path.read_bytes(), path.name)
+        text = strip_markdown(text) if path.suffix.lower() == ".md" else text
+        return strip_furniture(text).text
+    return strip_furniture(extract_text(path)).text

@@ -20,7 +20,21 @@ KIND_ITEM = "item"  # one 专栏 item: 「title：text」
 KIND_TABLE_HEAD = "table_head"
 KIND_INDICATOR = "indicator"
 KIND_NOTE = "note"  # a footnote of the indicator table
-RETRIEVABLE = frozenset({KIND_HEADER, KIND_PARAGRAPH, KIND_ITEM, KIND_INDICATOR, KIND_NOTE})
+KIND_ARTICLE = "article"  # one 第X条 of a regulation: its heading and all its 款/项 in one unit
+RETRIEVABLE = frozenset({KIND_HEADER, KIND_PARAGRAPH, KIND_ITEM, KIND_INDICATOR, KIND_NOTE, KIND_ARTICLE})
+# The keys of ``Document.meta`` (read from the text, overridden by ``<id>.meta.json``).
+META_KEYS = (
+    "title",
+    "short_title",
+    "doc_number",
+    "office",
+    "date",
+    "region",
+    "period",
+    "start_year",
+    "end_year",
+    "kind",
+)
 
 
 @dataclass(frozen=True)
@@ -50,9 +64,12 @@ class Location:
 
 @dataclass(frozen=True)
 class Value:
-    """One cell of the indicator table: the year and the text as printed (after repair)."""
+    """One cell of the indicator table: the year and the text as printed (after repair).
 
-    year: int
+    ``year`` comes from the table's header row; None when the header names no year.
+    """
+
+    year: int | None
     value: str | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +273,9 @@ class Document:
     columns: tuple[Column, ...] = ()
     indicators: tuple[Indicator, ...] = ()
     warnings: tuple[str, ...] = ()
+    # the text the units' spans point into: the file's text, or for PDF/DOCX/HTML the extracted
+    # and repaired text (what quotes are checked against; the index stores it beside the build)
+    text: str = field(default="", repr=False, compare=False)
 
     def unit(self, unit_id: str) -> Unit:
         for u in self.units:
