@@ -7,8 +7,11 @@ Layout under ``Settings.home``::
     builds/<build id>/units.jsonl    every unit, one JSON object a line (readable)
     builds/<build id>/docs.json      per document: title, meta, chapters, columns, indicators
     builds/<build id>/bm25/<doc>/    bm25s index of that document's retrievable units
+    builds/<build id>/sources/<doc>.txt  the text each document's units point into (for PDF, DOCX
+                                     and HTML the extracted, repaired text): quotes are checked here
     builds/<build id>/chroma/        chromadb PersistentClient (absent with a Chroma server)
     cache/                           passage embeddings keyed by text hash
+    cache/extract/<file sha256>.txt  text extracted from PDF/DOCX/HTML files, keyed by file hash
     ingest.lock                      one ingest at a time
 
 A failed or interrupted build leaves the previous ``index`` serving. With
@@ -50,7 +53,7 @@ from policyqa.settings import Settings
 from policyqa.tokenize import Tokenizer, tokenizer_for
 
 SCHEMA_VERSION = 1
-PARSER_VERSION = "2"  # bump when the parser's output changes
+PARSER_VERSION = "3"  # bump when the parser's output changes
 KEEP_BUILDS = 2
 CHROMA_PROBE_TIMEOUT_S = 5.0
 
@@ -253,6 +256,7 @@ class BuildResult:
     embedded: int  # passages actually embedded (cache misses)
     seconds: float
     manifest: dict[str, Any] = field(default_factory=dict)
+    unreadable: tuple[tuple[str, str], ...] = ()  # (file, why) for files left out of the build
 
 
 def inputs_hash(kb_dir: Path, embedder_name: str, settings: Settings) -> str:
@@ -261,6 +265,7 @@ def inputs_hash(kb_dir: Path, embedder_name: str, settings: Settings) -> str:
     Plan files and their metadata, the tokenizer's dictionary and stopwords, the embedder's
     name, the schema and parser versions and where the vectors go.
     """
+    from ingest.cues import cues
     from ingest.load import plan_files
     from policyqa.tokenize import tokenizer_fingerprint
 
@@ -272,10 +277,11 @@ def inputs_hash(kb_dir: Path, embedder_name: str, settings: Settings) -> str:
         f"embedder={embedder_name}",
         f"tokenizer={tokenizer_fingerprint(kb_dir / 'dict.txt', kb_dir / 'stopwords.txt')}",
         f"chroma={settings.chroma_url or 'local'}",
+        f"cues={cues().fingerprint}",
     ):
         h.update(part.encode() + b"\0")
     for f in plan_files(kb_dir):
-        meta = f.with_suffix(".meta.json")
+        meta = f.with_name(f.stem + ".meta.json")
         h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
         if meta.exists():
             h.update(hashlib.sha256(meta.read_bytes()).digest())
@@ -297,11 +303,16 @@ def live_build(settings: Settings) -> Path | None:
 
 
 def _file_sizes(build: Path) -> dict[str, int]:
-    """Sizes of the files ingest writes itself (units, docs, BM25), for ``_intact``.
+    """Sizes of the files ingest writes itself (units, docs, BM25, sources), for ``_intact``.
 
     Chroma's files are left out: chromadb may rewrite them when a build is opened.
     """
-    files = [build / "units.jsonl", build / "docs.json", *sorted((build / "bm25").rglob("*"))]
+    files = [
+        build / "units.jsonl",
+        build / "docs.json",
+        *sorted((build / "bm25").rglob("*")),
+        *sorted((build / "sources").glob("*.txt")),
+    ]
     return {str(p.relative_to(build)): p.stat().st_size for p in files if p.is_file()}
 
 
@@ -338,7 +349,7 @@ def build_index(
     Unchanged inputs (source hashes, embedder, tokenizer) do no work unless ``force``.
     ``embedder`` overrides the one named in settings (tests pass a fake).
     """
-    from ingest.load import load_kb
+    from ingest.load import load_library
     from policyqa.embed import CachedEmbeddings, embedder_from_name, embedder_identity
 
     t0 = time.perf_counter()
@@ -352,11 +363,24 @@ def build_index(
             if m and m.get("inputs_hash") == ihash and _intact(live, m):
                 _prune(settings, keep=live)  # a killed ingest's half-built folder goes even so
                 progress("输入未变化，索引已是最新。")
+                unreadable = tuple((u["file"], u["error"]) for u in m.get("unreadable", []))
+                for f, why in unreadable:
+                    progress(f"未收录 {f}：{why}")
                 return BuildResult(
-                    m["build_id"], live, True, m["counts"]["units"], 0, time.perf_counter() - t0, m
+                    m["build_id"],
+                    live,
+                    True,
+                    m["counts"]["units"],
+                    0,
+                    time.perf_counter() - t0,
+                    m,
+                    unreadable,
                 )
         progress("解析 kb/ …")
-        docs = load_kb(settings.kb_dir)
+        library = load_library(
+            settings.kb_dir, progress=progress, texts=_extraction_cache(Path(settings.cache_dir) / "extract")
+        )
+        docs = list(library.documents)
         tok = tokenizer_for(Path(settings.kb_dir))
         base = embedder if embedder is not None else embedder_from_name(settings.embedder)
         ident = embedder_identity(base)
@@ -391,16 +415,23 @@ def build_index(
                 json.dumps([document_to_dict(d) for d in docs], ensure_ascii=False, indent=1),
                 encoding="utf-8",
             )
-            embedded = 0
-            client = chroma_client(settings, final)
+            (final / "sources").mkdir()
             for d in docs:
+                (final / "sources" / f"{d.id}.txt").write_text(d.text, encoding="utf-8")
+            embedded = 0
+            per_doc: dict[str, int] = {}
+            client = chroma_client(settings, final)
+            for n, d in enumerate(docs, 1):
                 units = [u for u in d.units if u.kind in RETRIEVABLE]
                 texts = [index_text(u) for u in units]
-                progress(f"[{d.id}] BM25：{len(units)} 个单元")
                 _build_bm25(tok, texts, final / "bm25" / d.id)
-                progress(f"[{d.id}] 向量：{len(units)} 个单元（已缓存的不再计算）")
+                # vectors are cached by text: a document that did not change embeds nothing
                 vectors = cached.embed_documents_np(texts)
                 embedded += cached.last_misses
+                per_doc[d.id] = cached.last_misses
+                progress(
+                    f"[{n}/{len(docs)}] {d.id}：{len(units)} 个可检索单元，新计算向量 {cached.last_misses} 个"
+                )
                 name = collection_name(build_id, d.id)
                 collections[d.id] = name
                 _fill_collection(client, name, units, texts, vectors)
@@ -411,8 +442,18 @@ def build_index(
                 "inputs_hash": ihash,
                 "parser_version": PARSER_VERSION,
                 "documents": [
-                    {"id": d.id, "title": d.title, "source": d.source, "sha256": d.sha256} for d in docs
+                    {
+                        "id": d.id,
+                        "title": d.title,
+                        "source": d.source,
+                        "sha256": d.sha256,  # of the text the units point into
+                        "file_sha256": _file_sha(Path(d.source)),  # of the file as given
+                        "units": len(d.units),
+                        "embedded": per_doc.get(d.id, 0),
+                    }
+                    for d in docs
                 ],
+                "unreadable": [{"file": f, "error": why} for f, why in library.skipped],
                 "embedder": ident,
                 "tokenizer": {"name": "jieba-0.42.1 search mode", "fingerprint": tok.fingerprint},
                 "chroma": {
@@ -441,9 +482,39 @@ def build_index(
         _prune(settings, keep=final)
         secs = time.perf_counter() - t0
         progress(
-            f"完成：{manifest['counts']['retrievable']} 个可检索单元，新计算向量 {embedded} 个，用时 {secs:.1f} 秒。"
+            f"完成：{len(docs)} 份文档，{manifest['counts']['retrievable']} 个可检索单元，"
+            f"新计算向量 {embedded} 个，用时 {secs:.1f} 秒。"
         )
-        return BuildResult(build_id, final, False, len(all_units), embedded, secs, manifest)
+        for f, why in library.skipped:
+            progress(f"未收录 {f}：{why}")
+        return BuildResult(build_id, final, False, len(all_units), embedded, secs, manifest, library.skipped)
+
+
+def _file_sha(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _extraction_cache(folder: Path) -> Callable[[Path], str | None]:
+    """Extracted text of PDF/DOCX/HTML files kept by file hash: re-ingesting a library after one
+    document changed does not run the (slow) PDF extractor over the others."""
+    from ingest.formats import TEXT_SUFFIXES, extract_text
+
+    def texts(path: Path) -> str | None:
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            return None
+        sha = _file_sha(path)
+        hit = folder / f"{sha}.txt"
+        if sha and hit.exists():
+            return hit.read_text(encoding="utf-8")
+        text = extract_text(path)  # DocumentError (scanned, broken) propagates to the loader
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(hit, text)
+        return text
+
+    return texts
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -662,7 +733,11 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
             raise IndexMissingError(
                 f"BM25 索引损坏（{d['id']}）：请运行 `policyqa ingest --force` 重建。"
             ) from e
-        source_canon[d["id"]] = canon("".join(u.text for u in doc_units))
+        # the stored source (extracted text for PDF/DOCX/HTML); older builds: the units' text
+        src = path / "sources" / f"{d['id']}.txt"
+        source_canon[d["id"]] = canon(
+            src.read_text(encoding="utf-8") if src.exists() else "".join(u.text for u in doc_units)
+        )
     return Index(
         settings=settings,
         path=path,

@@ -83,13 +83,67 @@ def test_unknown_embedder_lists_known_names() -> None:
     assert "e5-small" in str(e.value) and "st:" in str(e.value)
 
 
-def test_bad_plan_file_leaves_index_untouched(tmp_path: Path, kb: Path) -> None:
+def test_unreadable_file_is_skipped_and_named(tmp_path: Path, kb: Path) -> None:
+    s = settings_for(tmp_path / "home", "hash", kb)
+    first = build_index(s)
+    (kb / "plans" / "broken.txt").write_bytes(b"\x00\x01binary")
+    (kb / "plans" / "scan.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    msgs: list[str] = []
+    r = build_index(s, progress=msgs.append)
+    assert not r.skipped and r.embedded == 0  # the plan's vectors all come from the cache
+    assert [f for f, _ in r.unreadable] == ["broken.txt", "scan.pdf"]
+    assert any("broken.txt" in m and "二进制" in m for m in msgs)
+    assert any("scan.pdf" in m for m in msgs)
+    m = json.loads((s.index_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [d["id"] for d in m["documents"]] == ["gx-eco-14th"]
+    assert [u["file"] for u in m["unreadable"]] == ["broken.txt", "scan.pdf"]
+    assert r.path != first.path and open_index(s).units
+
+
+def test_no_readable_file_leaves_index_untouched(tmp_path: Path, kb: Path) -> None:
     from policyqa.errors import DocumentError
 
     s = settings_for(tmp_path / "home", "hash", kb)
     first = build_index(s)
+    (kb / "plans" / "gx-eco-14th.txt").unlink()
     (kb / "plans" / "broken.txt").write_bytes(b"\x00\x01binary")
     with pytest.raises(DocumentError, match="broken.txt"):
         build_index(s)
     assert s.index_dir.resolve() == first.path
     assert open_index(s).units
+
+
+def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path: Path, kb: Path) -> None:
+    from ingest.load import load_document
+    from policyqa.index import index_text
+    from policyqa.models import RETRIEVABLE
+
+    s = settings_for(tmp_path / "home", "hash", kb)
+    first = build_index(s)
+    plan_units = first.manifest["documents"][0]["units"]
+    toy = ROOT / "tests" / "data" / "toy-plan.txt"
+    shutil.copy(toy, kb / "plans" / "toy-plan.txt")
+    msgs: list[str] = []
+    second = build_index(s, progress=msgs.append)
+    toy_texts = {index_text(u) for u in load_document(toy).units if u.kind in RETRIEVABLE}
+    assert second.embedded == len(toy_texts) > 0  # nothing of the plan is embedded again
+    docs = {d["id"]: d for d in second.manifest["documents"]}
+    assert docs["gx-eco-14th"]["embedded"] == 0 and docs["toy-plan"]["embedded"] == len(toy_texts)
+    assert docs["gx-eco-14th"]["units"] == plan_units
+    assert len(docs["toy-plan"]["file_sha256"]) == 64
+    assert any(m.startswith("[2/2] toy-plan") for m in msgs)  # progress per document
+    index = open_index(s)
+    assert set(index.docs) == {"gx-eco-14th", "toy-plan"}
+    (kb / "plans" / "toy-plan.txt").unlink()
+    third = build_index(s)
+    assert third.embedded == 0 and [d["id"] for d in third.manifest["documents"]] == ["gx-eco-14th"]
+
+
+def test_sources_are_stored_and_used_for_quotes(tmp_path: Path, kb: Path) -> None:
+    s = settings_for(tmp_path / "home", "hash", kb)
+    build_index(s)
+    stored = (s.index_dir / "sources" / "gx-eco-14th.txt").read_text(encoding="utf-8")
+    assert stored == (kb / "plans" / "gx-eco-14th.txt").read_text(encoding="utf-8")
+    from policyqa.text import canon
+
+    assert open_index(s).source_canon["gx-eco-14th"] == canon(stored)
