@@ -23,6 +23,7 @@ class Cues:
     attributes: tuple[str, ...]
     name_headers: tuple[str, ...]
     notice_words: tuple[str, ...]
+    forwarding_words: tuple[str, ...]
     kinds: tuple[tuple[str, tuple[str, ...]], ...]  # (kind, title endings), in order
     national: tuple[str, ...]
     national_offices: tuple[str, ...]
@@ -41,6 +42,7 @@ def cues() -> Cues:
         attributes=tuple(d["attributes"]),
         name_headers=tuple(d["name_headers"]),
         notice_words=tuple(d["notice_words"]),
+        forwarding_words=tuple(d["forwarding_words"]),
         kinds=tuple((k, tuple(v)) for k, v in d["kinds"].items()),
         national=tuple(d["national"]),
         national_offices=tuple(d["national_offices"]),

@@ -1,4 +1,4 @@
-"""A file in kb/plans → its text: .txt / .md, .pdf (pypdf), .docx (python-docx), .html (trafilatura).
+"""A file in kb/plans → its text: .txt / .md, .pdf (pypdf), .docx (python-docx), .html (lxml).
 
 Each extractor returns plain text with one paragraph (or visual line, for PDF) a line; PDF pages
 are separated by ``\\f`` so ``ingest.lines.strip_furniture`` can find running heads; Word and
@@ -7,7 +7,7 @@ the furniture and the PDF's line wrapping: those are repaired by the structure r
 repaired text is what the index stores as the document's source (quotes are checked against it).
 
 Left out: OCR (a PDF without a text layer is refused, naming the file), images, Word footnotes
-and text boxes, HTML pages whose main text trafilatura cannot find (refused, naming the file).
+and text boxes, HTML pages without Chinese text (refused, naming the file), pages built by scripts.
 """
 
 from __future__ import annotations
@@ -92,18 +92,58 @@ def docx_text(path: Path) -> str:
     return "\n".join(out)
 
 
+_HTML_BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "pre", "caption"}
+_HTML_SKIP = {"script", "style", "noscript", "template", "select", "option", "button", "input"}
+
+
+def _html_lines(el: object, out: list[str]) -> None:
+    """Block elements in document order: one line each; a table row is one tab-joined line."""
+    tag = getattr(el, "tag", None)
+    if not isinstance(tag, str) or tag in _HTML_SKIP:
+        return
+    if tag == "table":
+        for tr in el.iter("tr"):  # type: ignore[attr-defined]
+            cells = [re.sub(r"\s+", " ", c.text_content()).strip() for c in tr if c.tag in ("td", "th")]
+            out.append("\t".join(cells))
+        return
+    if tag in _HTML_BLOCKS:
+        out.append(re.sub(r"[ \t\r\n]+", " ", el.text_content()).strip())  # type: ignore[attr-defined]
+        return
+    if el.text and el.text.strip():  # type: ignore[attr-defined]
+        out.append(el.text.strip())  # type: ignore[attr-defined]
+    for child in el:  # type: ignore[attr-defined]
+        _html_lines(child, out)
+        if child.tail and child.tail.strip():
+            out.append(child.tail.strip())
+
+
 def html_text(path: Path, data: bytes) -> str:
-    """The main text of a saved web page (trafilatura drops menus and footers), tables kept as rows."""
+    """The text of a saved web page: every block element a line, tables as tab-separated rows.
+
+    Menus, 索引号 tables and footers are kept here and removed as page furniture by
+    ``ingest.lines`` (their words are in ``ingest/cues.yaml``). trafilatura is the fallback for a
+    page whose body holds no Chinese text in block elements: it finds main text well but drops
+    the headings (第一章 …) that the structure reader needs.
+    """
+    from lxml import html as lxml_html
+
+    page = decode(data, path.name)
+    try:
+        root = lxml_html.document_fromstring(page)
+    except Exception as e:  # lxml raises ParserError / ValueError for empty or broken pages
+        raise DocumentError(f"{path.name} 不是可读取的网页（{type(e).__name__}）。") from e
+    out: list[str] = []
+    body = root.find("body")
+    _html_lines(body if body is not None else root, out)
+    text = "\n".join(x for x in out if x)
+    if _CJK.search(text):
+        return text
     import trafilatura
 
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
-    html = decode(data, path.name)
-    text = trafilatura.extract(
-        html, include_tables=True, include_comments=False, favor_recall=True, output_format="txt"
-    )
-    if not text or not _CJK.search(text):
+    text = trafilatura.extract(page, include_tables=True, favor_recall=True, output_format="txt") or ""
+    if not _CJK.search(text):
         raise DocumentError(f"{path.name} 中找不到网页正文。")
-    # trafilatura writes table cells as 「| a | b |」 rows: the table reader splits pipes itself
     return text
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from ingest.blocks import RE_BOX, RE_ITEM, RE_MARKS, Block, blocks, ends_sentence, lead_phrase
 from ingest.cues import cues
 from ingest.lines import Line, line_span, split_lines
-from ingest.meta import RE_DATE, read_meta
+from ingest.meta import RE_DATE, RE_DOC_NUMBER, RE_OFFICE_LINE, read_meta
 from ingest.table import RowDraft, build_indicator, read_table, split_cells
 from policyqa.errors import DocumentError
 from policyqa.models import (
@@ -65,22 +65,40 @@ def _label_section(no: int, title: str) -> str:
 
 
 def find_title(front: list[Block], wanted: str | None) -> int | None:
-    """Index of the title block among the blocks before the first heading."""
-    for i, b in enumerate(front):
-        if wanted and repair(b.lines[0].text) == wanted:
+    """Index of the title block among the blocks before the first heading.
+
+    In order: the title ``meta.json`` gives; a short line ending with a kind word of
+    ``ingest/cues.yaml`` (「…规划」「…条例」「…的通知」) that does not forward another document
+    (a 印发通知 is the header); a short line that is no sentence, date, 文号 or office; the first
+    line, when it is a notice itself.
+    """
+    c = cues()
+    texts = [repair(b.lines[0].text) for b in front]
+    for i, t in enumerate(texts):
+        if wanted and t == wanted:
             return i
-    notice = cues().notice_words
-    for i, b in enumerate(front):
-        t = repair(b.lines[0].text)
+
+    def forwards(t: str) -> bool:
+        return any(w in t for w in c.notice_words) and any(w in t for w in c.forwarding_words)
+
+    endings = tuple(e for _, words in c.kinds for e in words)
+    for i, (b, t) in enumerate(zip(front, texts, strict=True)):
+        if b.kind == "text" and len(t) <= 60 and t.rstrip("》」”").endswith(endings) and not forwards(t):
+            return i
+    for i, (b, t) in enumerate(zip(front, texts, strict=True)):
         if (
             b.kind == "text"
             and len(t) <= 40
             and not ends_sentence(t)
             and not RE_DATE.match(t)
+            and not RE_DOC_NUMBER.fullmatch(t.strip("()（）"))
+            and not RE_OFFICE_LINE.match(t)
             and not t.startswith(("(", "（"))
-            and not any(w in t for w in notice)
+            and not any(w in t for w in c.notice_words)
         ):
             return i
+    if texts and any(w in texts[0] for w in c.notice_words):
+        return 0
     return None
 
 

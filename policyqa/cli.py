@@ -1,4 +1,4 @@
-"""``policyqa`` command line: outline, ingest, search, ask, check.
+"""``policyqa`` command line: outline, ingest, add, search, ask, check.
 
 Each subcommand is a plain function over the library; errors meant for the user
 (``PolicyQAError``) are printed without a traceback and exit with status 2.
@@ -68,9 +68,46 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 "units": r.units,
                 "embedded": r.embedded,
                 "seconds": round(r.seconds, 3),
+                "documents": [d["id"] for d in r.manifest.get("documents", [])],
+                "unreadable": [{"file": f, "error": why} for f, why in r.unreadable],
             }
         )
     return 0
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy documents (and a ``<id>.meta.json`` beside each, if any) into kb/plans, then ingest."""
+    import shutil
+
+    from ingest.formats import SUFFIXES
+    from ingest.load import RE_ID
+    from policyqa.errors import DocumentError
+
+    plans = Path(settings.kb_dir) / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    sources = [Path(p) for p in args.paths]
+    for src in sources:  # check them all before copying any
+        if not src.is_file():
+            raise DocumentError(f"找不到文件 {src}。")
+        if src.suffix.lower() not in SUFFIXES:
+            raise DocumentError(f"{src.name}：不支持的格式（支持 {'、'.join(SUFFIXES)}）。")
+        if not RE_ID.match(src.stem):
+            raise DocumentError(f"{src.name}：文件名只能包含字母、数字、- _ .，它将作为文档编号。")
+    for src in sources:
+        clash = [
+            p
+            for p in plans.glob(f"{src.stem}.*")
+            if p.stem == src.stem and p.suffix.lower() in SUFFIXES and p.name != src.name
+        ]
+        for other in clash:  # one file per document id: the new format replaces the old one
+            other.unlink()
+            print(f"已移除同名文档 {other.name}", file=sys.stderr)
+        shutil.copy2(src, plans / src.name)
+        meta = src.with_name(src.stem + ".meta.json")
+        if meta.is_file():
+            shutil.copy2(meta, plans / meta.name)
+        print(f"已加入 {src.name} → {plans / src.name}", file=sys.stderr)
+    return cmd_ingest(args, settings)
 
 
 def _read_text(path: str, what: str) -> str:
@@ -213,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true", help="即使输入未变化也重建")
     i.add_argument("--json", action="store_true", help="输出构建结果 JSON")
     i.set_defaults(func=cmd_ingest)
+
+    ad = sub.add_parser("add", help="把文件（.pdf .docx .html .txt .md）复制到 kb/plans/ 并重建索引")
+    ad.add_argument("paths", nargs="+", metavar="PATH", help="文档文件；同目录下的 <id>.meta.json 一并复制")
+    ad.add_argument("--force", action="store_true", help="即使输入未变化也重建")
+    ad.add_argument("--json", action="store_true", help="输出构建结果 JSON")
+    ad.set_defaults(func=cmd_add)
 
     s = sub.add_parser("search", help="检索与问题最相关的规划单元")
     s.add_argument("question", nargs="?", help="问题")
