@@ -1,7 +1,9 @@
 """``python -m eval``: run the gold questions through the system and the naive baseline.
 
 Writes ``eval/reports/<date>-<git sha>.md`` (every metric for both systems, overall and by
-question type, then the failures) and a PNG chart beside it. ``--gate`` runs the dev split
+question type, the citation checker's counts on our answers — ``policyqa.check``, all should be
+0 — then the failures) and a PNG chart beside it. The report says whether its split was used
+for tuning (``SPLIT_TUNING``). ``--gate`` runs the dev split
 only, skips the baseline and the report, and exits 1 when a metric falls below its threshold
 in ``eval/thresholds.json`` (thresholds only move up).
 
@@ -21,6 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import aggregate, score_question
+from policyqa.check import KIND_NAMES, check_answers, library_from_index, summarize
+
+CONTRACT_KINDS = ("quote_not_found", "wrong_location", "dangling_marker", "unused_citation")
+# Whether each split's questions were used to tune the system: the report says so beside the figures.
+SPLIT_TUNING = {
+    "dev": "是：调参用的划分",
+    "test": "早期几轮调参用过 test 划分（并非从未见过）",
+    "heldout": "否：从未用于调参",
+    "all": "混合：含调参用的 dev 划分",
+}
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "questions.jsonl"
@@ -151,6 +163,7 @@ def write_report(
         f"# 评测报告 {stem}",
         "",
         f"- 划分：{meta['split']}（{ours['overall']['n']} 题）；回答方式：{meta['answerer']}；向量模型：{meta['embedder']}",
+        f"- 这一划分是否用于调参：{SPLIT_TUNING.get(meta['split'], '未说明')}",
         f"- 引用支持判定：{meta['judge']}",
         f"- 索引：{meta['build_id']}；运行用时 {meta['seconds']:.1f} 秒",
         "",
@@ -178,6 +191,16 @@ def write_report(
         bt = base["by_type"].get(t, {}) if base else {}
         cells = [f"{_fmt(tab.get(k))} / {_fmt(bt.get(k))}" for k in keys]
         lines.append(f"| {t} | {tab['n']} | " + " | ".join(cells) + " |")
+    check = meta.get("check")
+    if check:
+        lines += [
+            "",
+            f"## 引用核对（`policyqa check`，{check['answers']} 条本系统回答；各项应为 0）",
+            "",
+            "| 问题类型 | 条数 |",
+            "|---|---|",
+        ]
+        lines += [f"| {KIND_NAMES[k]}（{k}） | {v} |" for k, v in check["problems"].items()]
     fails = failures(rows)
     lines += ["", f"## 本系统未通过的题（{len(fails)}）", ""]
     if fails:
@@ -267,10 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = run_system(index, questions, llm)
     ours = aggregate(rows)
+    # the citation checker on our own answers: the same verdicts a reviewer gets
+    check = summarize(check_answers([r["_answer"] for r in rows], library_from_index(index)))
+    check_line = "引用核对（应全为 0）：" + "，".join(f"{k} {v}" for k, v in check["problems"].items())
     if args.gate:
         thresholds = json.loads(THRESHOLDS.read_text(encoding="utf-8"))["metrics"]
         bad = gate(ours, thresholds)
+        # the contract kinds every answer of ours guarantees by construction; the support kinds
+        # (unsupported_*, uncited) are reported, not gated, until the answer layer reaches 0
+        bad += [f"引用核对 {k} = {check['problems'][k]}" for k in CONTRACT_KINDS if check["problems"][k]]
         print(json.dumps(ours["overall"], ensure_ascii=False, indent=1))
+        print(check_line)
         if bad:
             print("评测门槛未通过：" + "；".join(bad), file=sys.stderr)
             return 1
@@ -287,20 +317,23 @@ def main(argv: list[str] | None = None) -> int:
         "answerer": args.answerer,
         "embedder": index.manifest["embedder"]["name"],
         "build_id": index.build_id,
-        "judge": "确定性规则（eval/metrics.py supports：数字全部出现在引文中，且≥60%的字二元组出现在引文中）",
+        "judge": "确定性规则（policyqa/check.py 的 supports，评测与 `policyqa check` 共用：数字全部出现在引文中，且≥60%的字二元组出现在引文中）",
         "sha": git_sha(),
         "seconds": time.perf_counter() - t0,
+        "check": check,
     }
     md = write_report(ours, base, rows, meta, args.out)
     if args.json:
         print(
             json.dumps(
-                {"ours": ours["overall"], "baseline": base["overall"] if base else None}, ensure_ascii=False
+                {"ours": ours["overall"], "baseline": base["overall"] if base else None, "check": check},
+                ensure_ascii=False,
             )
         )
     else:
         for key, label in METRICS:
             b = _fmt(base["overall"].get(key)) if base else "—"
             print(f"{label:>16}  本系统 {_fmt(ours['overall'].get(key)):>8}   基线 {b:>8}")
+        print(check_line)
     print(f"报告：{md}")
     return 0
