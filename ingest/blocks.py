@@ -152,17 +152,19 @@ def is_table_header(text: str) -> bool:
 
 def one_cell_header(lines: list[Line], i: int) -> int:
     """If a one-cell-a-line table header starts at ``lines[i]``, the number of its lines, else 0."""
+    words = cues().name_headers + HEADER_WORDS
+    if not any(w in lines[i].text for w in words):
+        return 0
     run: list[str] = []
     for line in lines[i:]:
         t = line.text
         if not t:
             continue
-        if len(t) > 12 or re.search(r"[。，；]", t) or RE_ROW_NO.match(t):
+        if len(t) > 12 or re.search(r"[。，；]", t) or RE_ROW_NO.match(t) or classify(t) != "text":
             break
         run.append(t)
     if sum(1 for t in run if RE_YEAR_CELL.match(t)) < 2:
         return 0
-    words = cues().name_headers + HEADER_WORDS
     last = max(k for k, t in enumerate(run) if RE_YEAR_CELL.match(t) or any(w in t for w in words))
     return last + 1
 

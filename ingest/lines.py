@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ingest.cues import cues
+from policyqa.refs import heading_ref
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ _PAGE_NO = re.compile(r"^[-—–－\s]*(?:第\s*)?\d{1,4}\s*页?(?:\s*[，,/／
 _DASHED = re.compile(r"^[-—–－]\s*\d{1,4}\s*[-—–－]$|^第\s*\d{1,4}\s*页")
 # 「3」「3/26」「3 / 26」: only at the edge of a page (a bare number elsewhere may be a table cell)
 _EDGE_NO = re.compile(r"^\d{1,4}(?:\s*[/／]\s*\d{1,4})?$")
-_EDGE = 3  # lines at the top and at the bottom of a page where running heads stand
+_EDGE = 2  # lines at the top and at the bottom of a page where running heads stand
+_MIN_PAGE = 6  # a page this short (a title page, the end of a chapter) says nothing about heads
 
 
 def _key(line: str) -> str:
@@ -78,8 +80,8 @@ def strip_furniture(text: str) -> Cleaned:
     edge_keys: Counter[str] = Counter()
     for lines in pages:
         nonblank = [x for x in lines if x.strip()]
-        edges = {_key(x) for x in nonblank[:_EDGE] + nonblank[-_EDGE:]}
-        edge_keys.update(edges)
+        if len(nonblank) >= _MIN_PAGE:
+            edge_keys.update({_key(x) for x in nonblank[:_EDGE] + nonblank[-_EDGE:]})
     # a running head is on most pages; three pages at least, so a short document keeps its lines
     running = {k for k, n in edge_keys.items() if len(pages) >= 3 and n >= max(3, 0.4 * len(pages))}
     kept: list[str] = []
@@ -89,9 +91,17 @@ def strip_furniture(text: str) -> Cleaned:
         edge = set(idx[:_EDGE] + idx[-_EDGE:]) if len(pages) > 1 else set()
         for i, x in enumerate(lines):
             t = x.strip()
+            # a line that reads as a heading is never taken for a running head
             drop = bool(t) and (
                 _DASHED.match(t) is not None
-                or (i in edge and (_key(x) in running or _EDGE_NO.match(t) is not None or _PAGE_NO.match(t)))
+                or (
+                    i in edge
+                    and (
+                        (_key(x) in running and heading_ref(t) is None)
+                        or _EDGE_NO.match(t) is not None
+                        or _PAGE_NO.match(t) is not None
+                    )
+                )
                 or is_web_furniture(t)
             )
             (removed if drop else kept).append(x)

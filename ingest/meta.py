@@ -24,7 +24,8 @@ RE_DOC_NUMBER = re.compile(
 )
 RE_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 RE_PERIOD = re.compile(
-    r"“?([一二三四五六七八九十]{1,3})五”?(?:时期|规划|期间|计划)|第([一二三四五六七八九十]{1,3})个五年"
+    r"“([一二三四五六七八九十]{1,3})五”|([一二三四五六七八九十]{1,3})五(?:时期|规划|期间|计划)"
+    r"|第([一二三四五六七八九十]{1,3})个五年"
 )
 RE_RANGE = re.compile(r"((?:19|20)\d{2})\s*[—–\-～~至到]\s*((?:19|20)\d{2})\s*年")
 RE_OFFICE_LINE = re.compile(
@@ -111,7 +112,7 @@ def read_meta(front: list[str], title: str | None, overrides: dict[str, Any] | N
     period = start = end = None
     m = RE_PERIOD.search(title)
     if m:
-        numeral = m.group(1) or m.group(2)
+        numeral = m.group(1) or m.group(2) or m.group(3)
         try:
             n = cn_number(numeral)
         except ValueError:
