@@ -1,7 +1,7 @@
 """A file in kb/plans → its text: .txt / .md, .pdf (pypdf), .docx (python-docx), .html (lxml).
 
 Each extractor returns plain text with one paragraph (or visual line, for PDF) a line; PDF pages
-are separated by ``\\f`` so ``ingest.lines.strip_furniture`` can find running heads; Word and
+end with ``\\f`` so ``ingest.lines.strip_furniture`` can find running heads and page numbers; Word and
 HTML table rows become one line each with the cells separated by tabs. The text still carries
 the furniture and the PDF's line wrapping: those are repaired by the structure reader, and the
 repaired text is what the index stores as the document's source (quotes are checked against it).
@@ -50,7 +50,7 @@ def strip_markdown(text: str) -> str:
 
 
 def pdf_text(path: Path) -> str:
-    """Text of a PDF's pages (pypdf), pages separated by ``\\f``. No text layer → DocumentError."""
+    """Text of a PDF's pages (pypdf), each ending with ``\\f``. No text layer → DocumentError."""
     import pypdf
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -59,7 +59,7 @@ def pdf_text(path: Path) -> str:
         pages = [(p.extract_text() or "") for p in reader.pages]
     except Exception as e:  # pypdf raises many types for broken files
         raise DocumentError(f"{path.name} 不是可读取的 PDF（{type(e).__name__}）。") from e
-    text = "\f".join(pages).translate(_LIGATURES)
+    text = "".join(p + "\f" for p in pages).translate(_LIGATURES)
     if not _CJK.search(text):
         raise DocumentError(
             f"{path.name} 没有文字层（可能是扫描件）：本程序不做文字识别（OCR），请提供可复制文字的 PDF 或文本文件。"

@@ -59,6 +59,9 @@ _PAGE_NO = re.compile(r"^[-—–－\s]*(?:第\s*)?\d{1,4}\s*页?(?:\s*[，,/／
 _DASHED = re.compile(r"^[-—–－]\s*\d{1,4}\s*[-—–－]$|^第\s*\d{1,4}\s*页")
 # 「3」「3/26」「3 / 26」: only at the edge of a page (a bare number elsewhere may be a table cell)
 _EDGE_NO = re.compile(r"^\d{1,4}(?:\s*[/／]\s*\d{1,4})?$")
+# what a browser prints at the edges of each page: 「12/1/26, 8:41 PM <title>」 and 「<url> 3/26」
+_PRINT_STAMP = re.compile(r"^\d{1,4}[/-]\d{1,2}[/-]\d{1,4},?\s+\d{1,2}:\d{2}")
+_OF_PAGES = re.compile(r"(?:^|\s)(\d{1,4})\s*[/／]\s*(\d{1,4})$")
 _EDGE = 2  # lines at the top and at the bottom of a page where running heads stand
 _MIN_PAGE = 6  # a page this short (a title page, the end of a chapter) says nothing about heads
 
@@ -68,6 +71,12 @@ def _key(line: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", "", line))
 
 
+def _of_pages(text: str, pages: int) -> bool:
+    """「… 3/26」 where 26 is the number of pages: a page number (after a URL, say)."""
+    m = _OF_PAGES.search(text)
+    return m is not None and int(m.group(2)) == pages and int(m.group(1)) <= pages
+
+
 def is_web_furniture(text: str) -> bool:
     t = text.strip()
     c = cues()
@@ -75,8 +84,9 @@ def is_web_furniture(text: str) -> bool:
 
 
 def strip_furniture(text: str) -> Cleaned:
-    """Remove page furniture; pages (if any) are separated by ``\\f`` and joined by ``\\n``."""
-    pages = [p.split("\n") for p in text.split("\f")]
+    """Remove page furniture; pages (if any) end with ``\\f`` and are joined by ``\\n``."""
+    paged = "\f" in text  # PDF text: every page ends with a form feed, a one-page PDF too
+    pages = [p.split("\n") for p in (text[:-1] if text.endswith("\f") else text).split("\f")]
     edge_keys: Counter[str] = Counter()
     for lines in pages:
         nonblank = [x for x in lines if x.strip()]
@@ -88,7 +98,7 @@ def strip_furniture(text: str) -> Cleaned:
     removed: list[str] = []
     for lines in pages:
         idx = [i for i, x in enumerate(lines) if x.strip()]
-        edge = set(idx[:_EDGE] + idx[-_EDGE:]) if len(pages) > 1 else set()
+        edge = set(idx[:_EDGE] + idx[-_EDGE:]) if paged else set()
         for i, x in enumerate(lines):
             t = x.strip()
             # a line that reads as a heading is never taken for a running head
@@ -100,6 +110,8 @@ def strip_furniture(text: str) -> Cleaned:
                         (_key(x) in running and heading_ref(t) is None)
                         or _EDGE_NO.match(t) is not None
                         or _PAGE_NO.match(t) is not None
+                        or _PRINT_STAMP.match(t) is not None
+                        or _of_pages(t, len(pages))
                     )
                 )
                 or is_web_furniture(t)
