@@ -96,78 +96,106 @@ def test_a_refusal_with_nearest_sections_passes_and_its_sentences_need_no_citati
     assert "uncited_sentence" in kinds(check_answer(claimed, library))
 
 
-def _indicator_answer(ours: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    a = copy.deepcopy(ours["森林覆盖率到2025年要达到多少？"])
-    assert "62.6" in a["answer"] and a["citations"]
-    return a
+# The plantings below do not assume what the answer layer writes today: they pick a suitable
+# answer of ours (cited, with a number, with a one-marker line...) and change one thing in it.
+_NUM_IN_TEXT = re.compile(r"(?<![A-Za-z\d.\[])\d+(?:\.\d+)?(?![\d\]])")
+_ONE_MARKER_LINE = re.compile(r"^(?:[-*] )?[^#\[\]]*\[(\d+)\][。；]?$")
 
 
-def _column_answer(ours: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    a = copy.deepcopy(ours["专栏3包含哪些工程？"])
-    assert len(a["citations"]) >= 4 and all(c["location"]["column_no"] == 3 for c in a["citations"])
+def answered(ours: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = [copy.deepcopy(a) for a in ours.values() if a["answerable"] and a["citations"]]
+    assert out, "no answered question among OUR_QUESTIONS"
+    return out
+
+
+def with_number(ours: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], int, int]:
+    """An answer of ours and the span of a number in one of its cited (non-heading) lines."""
+    for a in answered(ours):
+        pos = 0
+        for line in a["answer"].splitlines(keepends=True):
+            m = _NUM_IN_TEXT.search(line)
+            if m and not line.startswith("#") and "[" in line:
+                return a, pos + m.start(), pos + m.end()
+            pos += len(line)
+    raise AssertionError("no answer of ours states a number")
+
+
+def with_one_marker_line(ours: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], str, int]:
+    """An answer of ours, one of its lines that is a single statement with a single [k], and k."""
+    for a in answered(ours):
+        for line in a["answer"].splitlines():
+            m = _ONE_MARKER_LINE.match(line.strip())
+            if m and len(split_statements(line)) == 1:
+                return a, line, int(m.group(1))
+    raise AssertionError("no one-marker line in our answers")
+
+
+def plant_number(ours: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    a, start, end = with_number(ours)
+    a["answer"] = a["answer"][:start] + "987.6" + a["answer"][end:]
     return a
 
 
 def test_planted_unsupported_number(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _indicator_answer(ours)
-    a["answer"] = a["answer"].replace("62.6", "62.9", 1)
-    p = only(check_answer(a, library), "unsupported_number")
-    assert "62.9" in p.sentence and "【62.9】" in p.marked
+    p = only(check_answer(plant_number(ours), library), "unsupported_number")
+    assert "987.6" in p.sentence and "【987.6】" in p.marked and "987.6" in p.detail
     assert p.n == statement_markers(p.sentence)[0]  # the first citation of that sentence
-    assert "62.9" in p.detail
 
 
 def test_planted_quote_not_found(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _column_answer(ours)
-    original = a["citations"][1]["quote"]
-    a["citations"][1]["quote"] = original + "并于年内全部完工。"
+    a = answered(ours)[0]
+    original = a["citations"][-1]["quote"]
+    a["citations"][-1]["quote"] = original + "并于年内全部完工。"
     p = only(check_answer(a, library), "quote_not_found")
-    assert p.n == 2 and p.sentence is None
+    assert p.n == a["citations"][-1]["n"] and p.sentence is None
     assert p.marked.startswith(canon(original)[:10]) and "【" in p.marked
     assert "完工" in p.marked[p.marked.index("【") :]
 
 
 def test_planted_wrong_location(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _column_answer(ours)
-    a["citations"][2]["location"]["column_no"] = 4
+    a = answered(ours)[0]
+    c = a["citations"][0]
+    actual = c["location"]["chapter_no"]
+    c["location"]["chapter_no"] = (actual or 0) % 13 + 1
     p = only(check_answer(a, library), "wrong_location")
-    assert p.n == 3 and "column_no=4" in p.detail and "实际为 3" in p.detail
+    assert p.n == c["n"] and f"chapter_no={c['location']['chapter_no']}，实际为 {actual}" in p.detail
 
-    b = _column_answer(ours)
-    b["citations"][0]["id"], b["citations"][1]["id"] = b["citations"][1]["id"], b["citations"][0]["id"]
-    r = check_answer(b, library)
-    assert kinds(r) == ["wrong_location", "wrong_location"] and [p.n for p in r.problems] == [1, 2]
+    b = answered(ours)[0]
+    quote = canon(b["citations"][0]["quote"])
+    other = next(u for u in library.units.values() if quote not in canon(u.text))
+    b["citations"][0]["id"] = other.id
+    p = only(check_answer(b, library), "wrong_location")
+    assert p.n == b["citations"][0]["n"] and other.id in p.detail
 
-    c = _indicator_answer(ours)
-    c["citations"][0]["id"] = "gx-eco-14th:ind99"
-    assert only(check_answer(c, library), "wrong_location").n == 1
+    c2 = answered(ours)[0]
+    c2["citations"][0]["id"] = "gx-eco-14th:no-such-unit"
+    assert "不是知识库中的单元" in only(check_answer(c2, library), "wrong_location").detail
 
 
 def test_planted_unsupported_sentence(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _column_answer(ours)
-    line = next(x for x in a["answer"].splitlines() if x.rstrip().endswith("[4]。"))
-    a["answer"] = a["answer"].replace(line, "- 建设太空旅游度假区并举办国际音乐节[4]。")
+    a, line, k = with_one_marker_line(ours)
+    a["answer"] = a["answer"].replace(line, f"- 建设太空旅游度假区并举办国际音乐节[{k}]。", 1)
     p = only(check_answer(a, library), "unsupported_sentence")
-    assert p.n == 4 and p.sentence == "建设太空旅游度假区并举办国际音乐节[4]。"
+    assert p.n == k and p.sentence == f"建设太空旅游度假区并举办国际音乐节[{k}]。"
     assert p.marked == f"【{p.sentence}】"
 
 
 def test_planted_uncited_sentence(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _indicator_answer(ours)
+    a = answered(ours)[0]
     a["answer"] += "\n这一目标由各设区市自行分解落实。"
     p = only(check_answer(a, library), "uncited_sentence")
     assert p.sentence == "这一目标由各设区市自行分解落实。" and p.n is None
 
 
 def test_planted_dangling_marker(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _column_answer(ours)
-    a["answer"] = a["answer"].replace("[2]", "[2][9]", 1)
+    a, line, k = with_one_marker_line(ours)
+    a["answer"] = a["answer"].replace(line, line.replace(f"[{k}]", f"[{k}][99]"), 1)
     p = only(check_answer(a, library), "dangling_marker")
-    assert p.n == 9 and "【[9]】" in p.marked and "[2]" in p.sentence
+    assert p.n == 99 and "【[99]】" in p.marked and f"[{k}]" in p.sentence
 
 
 def test_planted_unused_citation(ours: dict[str, dict[str, Any]], library: Library) -> None:
-    a = _indicator_answer(ours)
+    a = answered(ours)[0]
     extra = {**a["citations"][0], "n": len(a["citations"]) + 1}
     a["citations"].append(extra)
     p = only(check_answer(a, library), "unused_citation")
@@ -183,9 +211,7 @@ def test_the_index_and_kb_give_the_same_verdicts(
     ours: dict[str, dict[str, Any]], library: Library, index: Any
 ) -> None:
     from_index = library_from_index(index)
-    a = _indicator_answer(ours)
-    a["answer"] = a["answer"].replace("62.6", "62.9", 1)
-    for ans in [*ours.values(), a]:
+    for ans in [*ours.values(), plant_number(ours)]:
         assert check_answer(ans, from_index).to_dict() == check_answer(ans, library).to_dict()
 
 
@@ -452,7 +478,7 @@ def test_ask_batch_then_check(
     out = capsys.readouterr().out
     answers = [json.loads(x) for x in out.splitlines()]
     assert [a["question"] for a in answers] == [*OUR_QUESTIONS[:3], follow["question"]]
-    assert "62.5" in answers[-1]["answer"]  # the follow-up was answered with its history
+    assert "森林覆盖率" in answers[-1].get("standalone_question", "")  # read with its history
     f = tmp_path / "answers.jsonl"
     f.write_text(out, encoding="utf-8")
     assert main(["check", str(f), "--json"]) == 0
