@@ -38,6 +38,7 @@ one, paraphrase and cross-language support (the support rule is a surface rule, 
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -413,13 +414,14 @@ class LibraryDoc:
     source: str
 
     def units_at(self, start: int, end: int) -> list[Unit]:
-        """The units overlapping ``text[start:end]``."""
+        """The units overlapping ``text[start:end]`` (units with no text never do)."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
         out = []
-        for i, u in enumerate(self.units):
-            s = self.starts[i]
-            e = self.starts[i + 1] if i + 1 < len(self.starts) else len(self.text)
-            if s < end and start < e and e > s:
-                out.append(u)
+        while i < len(self.units) and self.starts[i] < end:
+            stop = self.starts[i + 1] if i + 1 < len(self.starts) else len(self.text)
+            if stop > max(start, self.starts[i]):
+                out.append(self.units[i])
+            i += 1
         return out
 
 

@@ -306,6 +306,48 @@ def test_location_label_and_id_are_checked_when_given(
         assert only(r, "wrong_location").n == 1
 
 
+@pytest.fixture(scope="module")
+def two_doc_library(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    """A library of two toy documents: a plan (chapters, 专栏, indicators) and a regulation (条)."""
+    kb = tmp_path_factory.mktemp("kb2")
+    (kb / "plans").mkdir()
+    for name in ("toy-plan.txt", "toy-regulation.txt"):
+        (kb / "plans" / name).write_text((ROOT / "tests" / "data" / name).read_text(encoding="utf-8"))
+    return load_library(kb)
+
+
+ARTICLE_5 = "第五条 生态环境主管部门应当组织开展生态环境监测。"
+
+
+@pytest.mark.parametrize(
+    ("citation", "ok"),
+    [
+        ({"location": {"doc": "toy-regulation", "article_no": 5, "chapter_no": 2, "section_no": 2}}, True),
+        ({"location": {"article_no": 4}}, False),
+        ({"location": {"doc": "toy-plan"}}, False),  # verbatim, but in the other document
+        ({"label": "第二章 监督管理 › 第二节 监测 › 第五条"}, True),
+        ({"label": "第三条"}, False),
+        ({"label": "第二章第一节"}, False),  # 「第二章第一节」 is one section ref: 第五条 is in 第二节
+        ({"id": "toy-regulation:art005"}, True),
+        ({"id": "toy-regulation:art004"}, False),
+    ],
+)
+def test_articles_and_documents_in_a_library(two_doc_library: Library, citation: dict, ok: bool) -> None:
+    a = foreign("生态环境主管部门应当组织开展生态环境监测[1]。", ARTICLE_5)
+    a["citations"][0].update(citation)
+    r = check_answer(a, two_doc_library)
+    assert r.ok is ok, [p.to_dict() for p in r.problems]
+
+
+def test_a_quote_across_two_units_is_placed_by_both(two_doc_library: Library) -> None:
+    quote = "第一条为了保护和改善生态环境，根据有关法律，结合本省实际，制定本条例。第二条本条例适用于本省行政区域内的生态环境保护活动。"
+    a = foreign("本条例为了保护和改善生态环境而制定，适用于本省行政区域内的生态环境保护活动[1]。", quote)
+    a["citations"][0]["location"] = {"chapter_no": 1}
+    assert check_answer(a, two_doc_library).ok
+    a["citations"][0]["location"] = {"article_no": 1}  # the second half is 第二条
+    assert "不全在所标位置" in only(check_answer(a, two_doc_library), "wrong_location").detail
+
+
 def test_partial_answers_may_leave_the_uncovered_part_uncited(library: Library) -> None:
     text = "文件没有写明2030年的目标。\n到2025年，森林覆盖率目标为62.6%[1]。"
     assert check_answer(foreign(text, FOREST_ROW, outcome="partial", answerable=True), library).ok
