@@ -383,7 +383,8 @@ def citation_scores(answer: Mapping[str, Any], threshold: float = SUPPORT_THRESH
 
 
 def _quotes_by_n(answer: Mapping[str, Any]) -> dict[int, str]:
-    return {int(c["n"]): str(c.get("quote") or "") for c in (as_dict(c) for c in answer.get("citations", ()))}
+    cits = answer.get("citations") or ()  # a foreign answer may say "citations": null
+    return {int(c["n"]): str(c.get("quote") or "") for c in (as_dict(c) for c in cits)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -483,6 +483,30 @@ def test_cli_exit_2_for_unreadable_input(
     assert main(["check", str(f), "--kb", str(toy_kb)]) == 2
 
 
+def test_cli_reads_standard_input(
+    toy_kb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    bare = {"answer": "全市开展钢铁企业超低排放改造。", "citations": None}  # no question, no citations
+    text = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in [*TOY_ANSWERS, bare])
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["check", "-", "--json", "--kb", str(toy_kb)]) == 1
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[2] == {
+        "question": "",
+        "ok": False,
+        "problems": [
+            {
+                "sentence": "全市开展钢铁企业超低排放改造。",
+                "kind": "uncited_sentence",
+                "detail": "这句话没有标注出处",
+                "marked": "【全市开展钢铁企业超低排放改造。】",
+            }
+        ],
+    }
+
+
 def test_batch_lines_plain_and_json() -> None:
     assert batch_line("  森林覆盖率？ ", 1) == ("森林覆盖率？", [])
     history = [{"role": "user", "content": "专栏3有什么？"}, {"role": "assistant", "content": "……"}]
