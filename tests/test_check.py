@@ -385,6 +385,28 @@ def test_summary_counts_every_kind_and_alce_scores(library: Library) -> None:
     assert s["citation_precision"] == pytest.approx((1.0 + 0.0) / 2)
 
 
+def test_eval_report_states_the_split_and_the_checker_counts(tmp_path: Path, library: Library) -> None:
+    from eval.metrics import aggregate
+    from eval.run import write_report
+
+    results = [check_answer(foreign("森林覆盖率目标为63%[1]。", FOREST_ROW), library)]
+    meta = {
+        "split": "test",
+        "answerer": "extractive",
+        "embedder": "hash",
+        "judge": "规则",
+        "build_id": "b1",
+        "seconds": 1.0,
+        "sha": "abc1234",
+        "check": summarize(results),
+    }
+    md = write_report(aggregate([]), None, [], meta, tmp_path).read_text(encoding="utf-8")
+    assert "这一划分是否用于调参：早期几轮调参用过 test 划分" in md
+    assert "## 引用核对（`policyqa check`，1 条本系统回答；各项应为 0）" in md
+    assert "| 数字无引文依据（unsupported_number） | 1 |" in md
+    assert "| 引文不在知识库原文中（quote_not_found） | 0 |" in md
+
+
 def test_eval_metrics_use_the_same_rule() -> None:
     import eval.metrics as metrics
     import policyqa.check as check
