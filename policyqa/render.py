@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from policyqa.models import (
     KIND_COLUMN,
@@ -33,6 +34,9 @@ from policyqa.models import (
     KIND_NOTE,
     KIND_TABLE_HEAD,
     KIND_TITLE,
+    OUTCOME_INVALID,
+    OUTCOME_NOT_COVERED,
+    OUTCOME_PARTIAL,
     Answer,
     Citation,
     Document,
@@ -46,6 +50,9 @@ from policyqa.text import canon, to_cn_number
 APP_TITLE = "广西生态环境保护“十四五”规划 · 政策问答"
 MARKER = re.compile(r"\[(\d{1,3})\]")
 QUESTION_DISPLAY_CHARS = 300  # a longer question is shown cut (the whole one is still sent to ask)
+# The plan's readers are in Guangxi: times are shown as they read them there, whatever the
+# server's own zone (containers run in UTC).
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 
 MODE_NAMES = {
     "extractive": "原文摘录",
@@ -116,6 +123,36 @@ def highlight_quote(text: str, quote: str) -> tuple[str, bool]:
     return f"{esc(text[:a])}<mark>{esc(text[a:b])}</mark>{esc(text[b:])}", True
 
 
+def highlight_quotes(text: str, quotes: Sequence[tuple[int, str]]) -> tuple[str, list[int]]:
+    """``text`` as HTML with each (n, quote) in ``<mark data-n="n">``; (HTML, the n not found).
+
+    Overlapping quotes share one mark (it carries the first n; the others are listed in
+    ``data-also``), so a paragraph cited three times is still printed once."""
+    spans: list[tuple[int, int, list[int]]] = []
+    missing: list[int] = []
+    for n, q in quotes:
+        span = locate_quote(text or "", q)
+        if span is None:
+            missing.append(n)
+        else:
+            spans.append((span[0], span[1], [n]))
+    spans.sort()
+    merged: list[tuple[int, int, list[int]]] = []
+    for a, b, ns in spans:
+        if merged and a < merged[-1][1]:
+            pa, pb, pns = merged[-1]
+            merged[-1] = (pa, max(pb, b), pns + ns)
+        else:
+            merged.append((a, b, ns))
+    out, pos = [], 0
+    for a, b, ns in merged:
+        also = f' data-also="{" ".join(map(str, ns[1:]))}"' if len(ns) > 1 else ""
+        out.append(f'{esc(text[pos:a])}<mark data-n="{ns[0]}"{also}>{esc(text[a:b])}</mark>')
+        pos = b
+    out.append(esc((text or "")[pos:]))
+    return "".join(out), missing
+
+
 def cite_anchor(turn: int, n: int) -> str:
     return f"cite-{turn}-{n}"
 
@@ -172,19 +209,52 @@ def _indicator_table_html(ind: Indicator) -> str:
 
 
 def render_citation_card(c: Citation, unit: Unit | None, turn: int) -> str:
-    """One source card: number, kind, label, and the quote highlighted in its unit's text."""
-    body, found = highlight_quote(unit.text, c.quote) if unit is not None else highlight_quote("", c.quote)
+    """One source card for one citation (see ``render_citation_group`` for several)."""
+    return render_citation_group([c], unit, turn)
+
+
+def render_citation_group(cits: Sequence[Citation], unit: Unit | None, turn: int) -> str:
+    """One source card for all citations of one unit: their numbers and label, the unit's text
+    printed once with every quote highlighted. The card's id is the first citation's anchor;
+    each further citation gets an empty anchor inside the card (the page script and ``:target``
+    resolve it to the card)."""
+    first = cits[0]
+    if unit is not None:
+        body, missing = highlight_quotes(unit.text, [(c.n, c.quote) for c in cits])
+    else:
+        body, missing = "", [c.n for c in cits]
+    lost = [c for c in cits if c.n in missing]
+    if len(lost) == len(cits):  # nothing placed: the quotes alone, not a paragraph without them
+        body = ""
+    if lost:  # quotes we cannot place in the paragraph are shown alone, never dropped
+        body += "".join(
+            f'<div class="pq-lost"><mark data-n="{c.n}">{esc(c.quote)}</mark></div>' for c in lost
+        )
     extra = ""
     if unit is not None and unit.indicator is not None:
         extra = _indicator_table_html(unit.indicator)
-    missing = "" if found else '<div class="pq-muted">（未能在原文段落中定位，仅显示引文）</div>'
-    return (
-        f'<div class="pq-cite" id="{cite_anchor(turn, c.n)}" data-turn="{turn}" data-n="{c.n}">'
-        f'<div class="pq-cite-head"><span class="pq-cite-n">[{c.n}]</span>'
-        f'<span class="pq-kind">{esc(citation_kind(c.location))}</span>'
-        f'<span class="pq-label">{esc(c.label)}</span></div>'
-        f'<div class="pq-cite-body">{body}</div>{missing}{extra}</div>'
+    note = '<div class="pq-muted">（未能在原文段落中定位，仅显示引文）</div>' if lost else ""
+    anchors = "".join(
+        f'<span class="pq-anchor" id="{cite_anchor(turn, c.n)}" data-n="{c.n}"></span>' for c in cits[1:]
     )
+    nums = "".join(f'<span class="pq-cite-n">[{c.n}]</span>' for c in cits)
+    ns = " ".join(str(c.n) for c in cits)
+    return (
+        f'<div class="pq-cite" id="{cite_anchor(turn, first.n)}" data-turn="{turn}" data-n="{first.n}" '
+        f'data-ns="{ns}">{anchors}'
+        f'<div class="pq-cite-head">{nums}'
+        f'<span class="pq-kind">{esc(citation_kind(first.location))}</span>'
+        f'<span class="pq-label">{esc(first.label)}</span></div>'
+        f'<div class="pq-cite-body">{body}</div>{note}{extra}</div>'
+    )
+
+
+def group_citations(cits: Iterable[Citation]) -> list[list[Citation]]:
+    """Citations grouped by unit id, in the order of each unit's first citation."""
+    groups: dict[str, list[Citation]] = {}
+    for c in cits:
+        groups.setdefault(c.id, []).append(c)
+    return list(groups.values())
 
 
 # ----------------------------------------------------------------------------- chat messages
@@ -200,15 +270,24 @@ def render_question(question: str) -> str:
     return md_text(short_question(question))
 
 
+PARTIAL_LABEL = "部分涉及"
+NOT_COVERED_LABEL = "规划未涉及"
+
+
 def answer_notes(answer: Answer) -> list[tuple[str, str]]:
-    """(css class, text) of the notes under an answer: refusal, invalid input, LLM fallback."""
+    """(css class, text) of the notes under an answer: not covered, invalid input, LLM fallback.
+
+    A partial answer's label goes above it instead (``answer_banner``)."""
     notes: list[tuple[str, str]] = []
-    if answer.mode == "invalid":
+    if answer.mode == "invalid" or answer.outcome == OUTCOME_INVALID:
         notes.append(("pq-note-warn", "问题未被受理：请按提示修改后再问。"))
     elif answer.mode == "error":
         notes.append(("pq-note-warn", "服务暂时出错，未能作答。"))
-    elif not answer.answerable:
-        notes.append(("pq-note-refusal", "拒答：规划原文中没有可以回答这个问题的内容。"))
+    elif answer.outcome == OUTCOME_NOT_COVERED or not answer.answerable:
+        text = "拒答：规划原文中没有可以回答这个问题的内容。"
+        if answer.citations:
+            text += "点击角标可查看规划中最接近的章节。"
+        notes.append(("pq-note-refusal", text))
     if answer.mode.startswith("llm-fallback"):
         notes.append(("pq-note-fallback", answer.notice or "大模型暂不可用，已改用原文摘录回答。"))
     elif answer.notice:
@@ -216,10 +295,23 @@ def answer_notes(answer: Answer) -> list[tuple[str, str]]:
     return notes
 
 
+def answer_banner(answer: Answer) -> str:
+    """The label above a partly covered answer (HTML; empty for other outcomes)."""
+    if answer.outcome != OUTCOME_PARTIAL:
+        return ""
+    return (
+        f'<div class="pq-partial" role="note"><span class="pq-partial-tag">{PARTIAL_LABEL}</span>'
+        "规划只写到了问题的一部分：没有写明的内容如下文所述，其后是规划中相关的规定。</div>"
+    )
+
+
 def render_answer(answer: Answer, turn: int) -> str:
     """The assistant message: the answer (escaped, no Markdown links or images) with ``[n]`` as
-    links to ``#cite-<turn>-<n>``, then its notes and a one-line footer (mode, time)."""
-    parts = [answer_html(answer.answer, turn, (c.n for c in answer.citations))]
+    links to ``#cite-<turn>-<n>``, then its notes and a one-line footer (mode, time). A partly
+    covered answer opens with a labelled amber note (``answer_banner``)."""
+    body = answer_html(answer.answer, turn, (c.n for c in answer.citations))
+    banner = answer_banner(answer)
+    parts = [banner, body] if banner else [body]
     for cls, note in answer_notes(answer):
         parts.append(f'<span class="pq-note {cls}">{md_text(note)}</span>')
     mode = MODE_NAMES.get(answer.mode, "原文摘录" if answer.mode.startswith("llm-fallback") else answer.mode)
@@ -267,9 +359,13 @@ def render_sources(answers: Sequence[Answer], units: Mapping[str, Unit]) -> str:
     blocks = []
     for turn in range(len(answers), 0, -1):
         a = answers[turn - 1]
-        cards = "".join(render_citation_card(c, units.get(c.id), turn) for c in a.citations)
+        cards = "".join(
+            render_citation_group(g, units.get(g[0].id), turn) for g in group_citations(a.citations)
+        )
         if not cards:
             cards = '<div class="pq-muted">（这一问没有引用规划原文）</div>'
+        elif a.outcome == OUTCOME_NOT_COVERED:
+            cards = '<div class="pq-muted pq-nearest">规划没有写到这一问；下面是最接近的章节。</div>' + cards
         q = esc(short_question(a.question, 60))
         if turn == len(answers):
             blocks.append(
@@ -296,12 +392,30 @@ def export_question(question: str) -> str:
     return md_text(" ".join(_CONTROLS.sub(" ", question or "").split()))
 
 
-def render_export_markdown(answers: Sequence[Answer], now: datetime | None = None) -> str:
-    """The conversation as a Markdown file: each question, its answer and its 出处 list."""
-    now = now or datetime.now().astimezone()
-    out = [f"# 对话记录 · {APP_TITLE}", "", f"导出时间：{now.isoformat(timespec='seconds')}", ""]
+def local_time(when: datetime) -> str:
+    """A time as people in Guangxi read it: 「2026年12月1日 20:30」 (Asia/Shanghai); a naive
+    time is taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo("UTC"))
+    t = when.astimezone(DISPLAY_TZ)
+    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
+
+
+def render_export_markdown(
+    answers: Sequence[Answer], now: datetime | None = None, asked: Sequence[datetime | None] = ()
+) -> str:
+    """The conversation as a Markdown file: each question (with the time it was asked, when
+    ``asked`` has it), its answer and its 出处 list. Times are local (``local_time``)."""
+    now = now or datetime.now(DISPLAY_TZ)
+    out = [f"# 对话记录 · {APP_TITLE}", "", f"导出时间：{local_time(now)}", ""]
     for turn, a in enumerate(answers, 1):
-        out += [f"## {turn}. 问：{export_question(a.question)}", "", a.answer.strip(), ""]
+        when = asked[turn - 1] if turn <= len(asked) else None
+        out += [f"## {turn}. 问：{export_question(a.question)}", ""]
+        if when is not None:
+            out += [f"提问时间：{local_time(when)}", ""]
+        if a.outcome == OUTCOME_PARTIAL:
+            out += [f"> {PARTIAL_LABEL}：规划只写到了问题的一部分。", ""]
+        out += [a.answer.strip(), ""]
         for _, note in answer_notes(a):
             out += [f"> 说明：{note}", ""]
         if a.citations:
@@ -425,9 +539,24 @@ def filter_indicator_rows(rows: list[list[str]], category: str | None, text: str
     return out
 
 
-def render_indicator_table(rows: list[list[str]]) -> str:
+def render_indicator_table(rows: list[list[str]], *, empty: str = "没有匹配的指标。") -> str:
+    """The indicator rows as one table; each cell carries its column name (``data-label``) so
+    that on a phone the stylesheet can show a row as a small card instead of a wide table.
+    No rows: the ``empty`` line instead of bare headers."""
+    if not rows:
+        return f'<div class="pq-muted pq-empty">{esc(empty)}</div>'
     head = "".join(f"<th>{esc(h)}</th>" for h in INDICATOR_HEADERS)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td data-label="{esc(h)}">{esc(c)}</td>'
+            if c
+            else f'<td data-label="{esc(h)}" class="pq-blank"></td>'
+            for h, c in zip(INDICATOR_HEADERS, r, strict=False)
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f'<table class="pq-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -442,22 +571,69 @@ def render_indicator_notes(indicators: Iterable[Indicator]) -> str:
     return f'<div class="pq-notes"><b>注：</b>{items}</div>'
 
 
+# Words too common to be worth marking on their own when they are all a match consists of.
+_FILLER = set("的了和与及是在有为对把被等或并也都就要将")
+
+
+def term_spans(text: str, query: str, min_len: int = 2) -> list[tuple[int, int]]:
+    """[start, end) spans of ``text`` that also occur in ``query`` (Latin letters in any case),
+    longest match first at each position, at least ``min_len`` characters and not only filler
+    characters. A plain stand-in for the search's own tokens, good enough to show a reader
+    where the words they typed are."""
+    t, q = (text or "").lower(), (query or "").lower()
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(t):
+        best = 0
+        length = min_len
+        while i + length <= len(t) and _wordy(t[i : i + length]) and t[i : i + length] in q:
+            best = length
+            length += 1
+        piece = t[i : i + best]
+        if best and not set(piece) <= _FILLER:
+            spans.append((i, i + best))
+            i += best
+        else:
+            i += 1
+    return spans
+
+
+def _wordy(piece: str) -> bool:
+    """Letters, digits and the dots and percent signs inside numbers (PM2.5, 62.5%)."""
+    return all(ch.isalnum() or ch in ".%" for ch in piece)
+
+
+def highlight_terms(text: str, query: str) -> str:
+    """``text`` as HTML with the words it shares with ``query`` in ``<mark>`` (``term_spans``)."""
+    out, pos = [], 0
+    for a, b in term_spans(text, query):
+        out.append(f"{esc(text[pos:a])}<mark>{esc(text[a:b])}</mark>")
+        pos = b
+    out.append(esc((text or "")[pos:]))
+    return "".join(out)
+
+
 def render_hits(question: str, hits: Sequence[Hit]) -> str:
-    """Search results: rank, label, score, text (escaped)."""
+    """Search results, best first: rank, kind, label and the text (escaped) with the searched
+    words highlighted. The retriever's score is left out: its scale means nothing to a reader
+    (the order already says which result fits best)."""
     if not (question or "").strip():
         return '<div class="pq-muted">请输入要检索的内容。</div>'
     if not hits:
         return f'<div class="pq-muted">没有找到与「{esc(short_question(question, 60))}」相关的原文。</div>'
     items = []
     for n, h in enumerate(hits, 1):
+        body = highlight_terms(h.unit.text, question)
+        found = "<mark>" in body
+        tag = "" if found else '<span class="pq-score">（意思相近，未含检索词）</span>'
         items.append(
-            f'<div class="pq-hit"><div class="pq-cite-head"><span class="pq-cite-n">{n}</span>'
+            f'<div class="pq-hit"><div class="pq-cite-head"><span class="pq-cite-n">第{n}条</span>'
             f'<span class="pq-kind">{esc(citation_kind(h.unit.location))}</span>'
-            f'<span class="pq-label">{esc(h.unit.label)}</span>'
-            f'<span class="pq-score">相关度 {h.score:.3f}</span></div>'
-            f'<div class="pq-cite-body">{esc(h.unit.text)}</div></div>'
+            f'<span class="pq-label">{esc(h.unit.label)}</span>{tag}</div>'
+            f'<div class="pq-cite-body">{body}</div></div>'
         )
-    return f'<div class="pq-hits">{"".join(items)}</div>'
+    head = f'<div class="pq-hits-head">找到 {len(hits)} 条相关原文，按相关程度排列；检索词以<mark>高亮</mark>标出。</div>'
+    return f'<div class="pq-hits">{head}{"".join(items)}</div>'
 
 
 # ----------------------------------------------------------------------------- outline

@@ -40,7 +40,7 @@ import gradio as gr
 from policyqa import render
 from policyqa.answer import ask, check_input
 from policyqa.errors import PolicyQAError
-from policyqa.feedback import append_feedback, feedback_record, read_feedback
+from policyqa.feedback import append_feedback, feedback_record, read_feedback, replace_feedback
 from policyqa.index import Index, build_index, open_index
 from policyqa.models import Answer
 from policyqa.retrieve import search, warm
@@ -217,7 +217,7 @@ def safe_ask(
     return Answer(question=question or "", answer=text, answerable=False, mode="error")
 
 
-def write_export(answers: list[Answer], directory: Path) -> str:
+def write_export(answers: list[Answer], directory: Path, asked: list[datetime] | None = None) -> str:
     """Write the conversation as Markdown to a new file (unique name, mode 0600) in
     ``directory`` (``AppState.export_dir()``); exports older than an hour are removed. Returns the path."""
     cutoff = time.time() - EXPORT_TTL_S
@@ -227,10 +227,11 @@ def write_export(answers: list[Answer], directory: Path) -> str:
                 old.unlink()
         except OSError:
             pass
-    data = render.render_export_markdown(answers).encode("utf-8")
+    data = render.render_export_markdown(answers, asked=asked or ()).encode("utf-8")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     while True:
-        path = directory / f"policyqa-chat-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.md"
+        stamp = datetime.now(render.DISPLAY_TZ)
+        path = directory / f"policyqa-chat-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.md"
         try:
             fd = os.open(path, flags, 0o600)
         except FileExistsError:
@@ -271,18 +272,44 @@ def checked_search(index: Index, settings: Settings, question: str, k: Any, high
         raise PolicyQAError("检索暂时出错，请稍后再试。") from None
 
 
-def record_vote(settings: Settings, answers: list[Answer], vote: str, comment: str) -> tuple[str, bool]:
-    """Append a 👍/👎 on the latest answer to the feedback log: (status line for the page, saved).
+def record_vote(
+    settings: Settings,
+    answers: list[Answer],
+    vote: str,
+    comment: str,
+    *,
+    answer_id: str | None = None,
+    previous: tuple[str, str] | list[str] | None = None,
+) -> tuple[str, bool, tuple[str, str]]:
+    """Record a 👍/👎 on the latest answer: (status line for the page, saved, (vote, comment)).
 
+    One vote per answer: ``previous`` is this answer's earlier (vote, comment) in the session.
+    The same vote again without a new comment changes nothing; another vote, or a new comment,
+    replaces the earlier line of the log (keeping the earlier comment when no new one is given).
     A log that cannot be written is logged and reported in a short line; nothing else fails."""
+    comment = (comment or "").strip()
     if not answers:
-        return "请先提问，再对回答评价。", False
+        return "请先提问，再对回答评价。", False, ("", "")
+    name = "有帮助" if vote == "up" else "没帮助"
+    if previous is not None:
+        old_vote, old_comment = previous
+        if old_vote == vote and not comment:
+            return f"这条回答已评价为「{name}」，每条回答只记一次。", False, (old_vote, old_comment)
+        comment = comment or old_comment
+    record = feedback_record(answers[-1], vote, comment, answer_id=answer_id)
     try:
-        append_feedback(settings.feedback_path, feedback_record(answers[-1], vote, comment))
+        if previous is None:
+            append_feedback(settings.feedback_path, record)
+        else:
+            replace_feedback(settings.feedback_path, record)
     except OSError as e:
         log.error("feedback log %s not writable: %s", settings.feedback_path, e)
-        return "⚠️ 反馈暂时无法保存（服务器记录文件不可写），不影响继续提问。", False
-    return ("已记录：有帮助，谢谢！" if vote == "up" else "已记录：没帮助。谢谢指正，我们会改进。"), True
+        return "⚠️ 反馈暂时无法保存（服务器记录文件不可写），不影响继续提问。", False, ("", "")
+    if previous is not None:
+        status = f"已改为：{name}。每条回答只记一次评价。"
+    else:
+        status = "已记录：有帮助，谢谢！" if vote == "up" else "已记录：没帮助。谢谢指正，我们会改进。"
+    return status, True, (vote, comment)
 
 
 def password_ok(given: str | None, settings: Settings) -> bool:
@@ -296,39 +323,58 @@ def password_ok(given: str | None, settings: Settings) -> bool:
 
 HEAD_TITLE = render.APP_TITLE
 
+# Colours are set here rather than taken from gradio's defaults: its subdued grey and its
+# emerald-500 buttons are about 2.5:1 on white, below WCAG AA (4.5:1). Light and dark values
+# are both given; the page's contrast is checked by tests/test_browser_ui.py.
 CSS = """
 .gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
-.pq-header { padding: 6px 2px 2px; border-bottom: 3px solid #059669; margin-bottom: 4px; }
+.pq-header { padding: 6px 2px 2px; border-bottom: 3px solid #047857; margin-bottom: 4px; }
 .pq-header h1 { font-size: 1.55rem; margin: 0 0 4px; font-weight: 700; letter-spacing: .02em; }
 .pq-header p { margin: 0 0 8px; color: var(--body-text-color-subdued); font-size: .95rem; }
 #pq-sources { max-height: 660px; overflow-y: auto; padding-right: 4px; }
 .pq-sources-title { font-weight: 700; font-size: 1.05rem; padding: 2px 0 6px; position: sticky; top: 0;
   background: var(--background-fill-primary); z-index: 1; border-bottom: 1px solid var(--border-color-primary); }
 .pq-sources-empty { color: var(--body-text-color-subdued); line-height: 1.8; padding: 10px 2px; }
-.pq-turn-q { font-weight: 600; margin: 4px 0 6px; }
+.pq-turn-q { font-weight: 600; margin: 4px 0 6px; overflow-wrap: anywhere; }
 details.pq-turn { margin: 8px 0; }
-details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdued); }
+details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdued); overflow-wrap: anywhere; }
 .pq-cite, .pq-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
-  margin: 8px 0; background: var(--block-background-fill); transition: box-shadow .3s, border-color .3s; }
-.pq-cite.pq-active, .pq-cite:target { border-color: #d97706; box-shadow: 0 0 0 3px rgba(217,119,6,.28); }
+  margin: 8px 0; background: var(--block-background-fill); transition: box-shadow .3s, border-color .3s;
+  overflow-wrap: anywhere; }
+.pq-cite.pq-active, .pq-cite:target, .pq-cite:has(.pq-anchor:target) { border-color: #b45309;
+  box-shadow: 0 0 0 3px rgba(217,119,6,.35); }
+.pq-cite mark.pq-mark-active { outline: 2px solid #b45309; }
 .pq-cite-head { display: flex; gap: 6px; align-items: baseline; flex-wrap: wrap; font-size: .85rem; }
-.pq-cite-n { font-weight: 700; color: #b45309; }
+.pq-cite-n { font-weight: 700; color: #92400e; }
+.dark .pq-cite-n { color: #fbbf24; }
 .pq-kind { background: #d1fae5; color: #065f46; border-radius: 4px; padding: 0 6px; font-size: .75rem; }
 .pq-label { color: var(--body-text-color-subdued); }
-.pq-score { margin-left: auto; color: var(--body-text-color-subdued); font-size: .75rem; }
+.pq-score { color: var(--body-text-color-subdued); font-size: .75rem; }
 .pq-cite-body { margin-top: 4px; line-height: 1.75; font-size: .92rem; white-space: pre-wrap; }
-.pq-cite mark, .pq-browse mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+.pq-cite mark, .pq-browse mark, .pq-hits mark, .pq-sources-empty mark { background: #fde68a; color: #1f2937;
+  padding: 0 2px; border-radius: 2px; }
+.pq-lost { margin-top: 4px; }
+.pq-nearest { margin: 2px 0 4px; }
 .pq-mini { margin-top: 6px; font-size: .82rem; border-collapse: collapse; }
 .pq-mini th, .pq-mini td { border: 1px solid var(--border-color-primary); padding: 2px 6px; }
-.pq-sup a.pq-marker { text-decoration: none; color: #b45309; font-weight: 700; padding: 0 1px; cursor: pointer; }
-.pq-sup a.pq-marker:hover { background: #fde68a; border-radius: 3px; }
+/* [n] markers are tap targets of at least 24 x 24 px (WCAG 2.2, 2.5.8); inline padding
+   enlarges the box without spreading the lines apart */
+.pq-sup { vertical-align: super; font-size: .8em; line-height: 0; }
+.pq-sup a.pq-marker { display: inline; padding: 6px 6px; margin: 0 -2px; text-decoration: none;
+  color: #92400e; font-weight: 700; cursor: pointer; border-radius: 4px; white-space: nowrap; }
+.dark .pq-sup a.pq-marker { color: #fbbf24; }
+.pq-sup a.pq-marker:hover, .pq-sup a.pq-marker:focus-visible { background: #fde68a; color: #78350f; }
 .pq-note { display: inline-block; padding: 3px 8px; border-radius: 6px; font-size: .85rem; }
-.pq-note-refusal { background: #fef3c7; color: #92400e; }
+.pq-note-refusal { background: #fef3c7; color: #78350f; }
 .pq-note-fallback, .pq-note-info { background: #e0f2fe; color: #075985; }
 .pq-note-warn { background: #fee2e2; color: #991b1b; }
+.pq-partial { background: #fef3c7; color: #78350f; border-left: 4px solid #b45309; border-radius: 6px;
+  padding: 6px 10px; margin-bottom: 6px; font-size: .9rem; }
+.pq-partial-tag { display: inline-block; background: #b45309; color: #fff; font-weight: 700; border-radius: 4px;
+  padding: 0 6px; margin-right: 8px; }
 .pq-foot { color: var(--body-text-color-subdued); font-size: .78rem; }
 .pq-muted { color: var(--body-text-color-subdued); font-size: .85rem; }
-.pq-browse { line-height: 1.85; }
+.pq-browse { line-height: 1.85; overflow-wrap: anywhere; }
 .pq-unit { margin: 6px 0 10px; }
 .pq-unit p { margin: 0; }
 .pq-crumbs { font-size: .82rem; color: var(--body-text-color-subdued); margin-bottom: 6px; }
@@ -339,22 +385,84 @@ details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdue
 .pq-table { border-collapse: collapse; width: 100%; font-size: .88rem; margin: 6px 0; }
 .pq-table th, .pq-table td { border: 1px solid var(--border-color-primary); padding: 3px 6px; }
 .pq-table th { background: #ecfdf5; color: #065f46; }
+.pq-hits-head { color: var(--body-text-color-subdued); font-size: .85rem; margin: 4px 0; }
 .pq-ex-label { color: var(--body-text-color-subdued); font-size: .85rem; margin: 2px 0 -6px; }
 .pq-examples button { font-size: .85rem !important; }
+#pq-count { font-size: .8rem; color: var(--body-text-color-subdued); text-align: right; min-height: 1.2em;
+  margin: 0 4px 6px; }
+#pq-count.pq-over { color: #b91c1c; font-weight: 700; }
+.dark #pq-count.pq-over { color: #fca5a5; }
 #pq-feedback-status { min-height: 1.2em; }
+#pq-chapter label { width: 100%; white-space: normal; line-height: 1.4; }
+#pq-chapter .wrap { flex-direction: column; gap: 4px; }
+#pq-chapter span, #pq-part span { white-space: normal; overflow: visible; text-overflow: clip; }
+/* A partly covered answer: an amber edge on its bubble as well as the labelled note. */
+#pq-chat .message:has(.pq-partial) { border-left: 4px solid #b45309 !important; }
+/* Phones: no fixed-height empty chat box, no wide tables (a row becomes a small card). */
+/* the selected tab's emerald-500 label is 2.5:1 on white */
+.tab-container button.selected, button[role="tab"].selected { color: #047857 !important; }
+.dark .tab-container button.selected, .dark button[role="tab"].selected { color: #6ee7b7 !important; }
+@media (max-width: 640px) {
+  .pq-header h1 { font-size: 1.2rem; }
+  .pq-header p { font-size: .85rem; }
+  #pq-chat { height: auto !important; min-height: 140px; max-height: 70vh; }
+  #pq-chat:not(:has(.message)) { height: 160px !important; }
+  #pq-sources { max-height: none; }
+  .pq-table thead { display: none; }
+  .pq-table, .pq-table tbody, .pq-table tr, .pq-table td { display: block; width: 100%; box-sizing: border-box; }
+  .pq-table tr { border: 1px solid var(--border-color-primary); border-radius: 6px; margin: 8px 0; padding: 4px 6px; }
+  .pq-table td { border: none; padding: 1px 0; }
+  .pq-table td.pq-blank { display: none; }
+  .pq-table td::before { content: attr(data-label) "："; color: var(--body-text-color-subdued); font-size: .8rem; }
+}
 """
 
-# Markers are <a href="#cite-T-N">: without JS the anchor jumps and :target highlights; with
-# it, a click opens a folded turn, marks the card and scrolls only the 出处 panel.
-JS = """
+# Strings gradio's chatbot writes in English whatever the locale (they are not in its i18n
+# tables): the page script rewrites them. The ones that are in its tables go through
+# ``I18N`` below.
+ENGLISH_LABELS = {
+    "Copy message": "复制这条消息",
+    "Copied message": "已复制",
+    "Copy conversation": "复制全部对话",
+    "Copied conversation": "已复制",
+    "Scroll down": "回到最新消息",
+    "Loading content": "正在加载",
+    "Loading response": "正在生成回答",
+    "Clear": "清空对话",
+    "Like": "有帮助",
+    "Dislike": "没帮助",
+    "Retry": "重试",
+    "Undo": "撤销",
+    "Edit": "编辑",
+    "Share": "分享",
+    "Chatbot": "对话",
+    "chatbot conversation": "对话记录",
+    "More tabs": "更多标签页",
+    "Gradio footer navigation": "页脚链接",
+}
+
+# Page script. Markers are <a href="#cite-T-N">: without JS the anchor jumps and :target
+# highlights; with it, a click opens a folded turn, marks the card and its quote and scrolls
+# only the 出处 panel. Long answers: the chat is not auto-scrolled to its end (the start of an
+# answer is what people read first); the script brings the latest question to the top.
+JS = r"""
 () => {
+  const LABELS = __LABELS__;
+  const MAX = __MAX__;
   const activate = (id) => {
-    const el = document.getElementById(id);
-    if (!el) return false;
+    const target = document.getElementById(id);
+    if (!target) return false;
+    const el = target.closest('.pq-cite') || target;
     const det = el.closest('details');
     if (det) det.open = true;
     document.querySelectorAll('.pq-cite.pq-active').forEach((x) => x.classList.remove('pq-active'));
+    document.querySelectorAll('mark.pq-mark-active').forEach((x) => x.classList.remove('pq-mark-active'));
     el.classList.add('pq-active');
+    const n = id.split('-').pop();
+    el.querySelectorAll('mark').forEach((m) => {
+      const ns = [m.dataset.n, ...(m.dataset.also || '').split(' ')];
+      if (ns.includes(n)) m.classList.add('pq-mark-active');
+    });
     el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
     return true;
   };
@@ -365,8 +473,104 @@ JS = """
     e.stopPropagation();
     activate(a.getAttribute('href').slice(1));
   }, true);
+
+  // gradio labels each message "user's message: <its raw markup>"
+  const PREFIXES = [["user's message: ", '提问：'], ["bot's message: ", '回答：']];
+  const translate = () => {
+    document.querySelectorAll('[aria-label], [title]').forEach((el) => {
+      for (const attr of ['aria-label', 'title']) {
+        const v = el.getAttribute(attr);
+        if (!v) continue;
+        if (LABELS[v]) { el.setAttribute(attr, LABELS[v]); continue; }
+        for (const [en, zh] of PREFIXES) {
+          if (v.startsWith(en)) {
+            const words = el.textContent.replace(/\s+/g, ' ').trim().slice(0, 200);
+            el.setAttribute(attr, zh + words);
+          }
+        }
+      }
+    });
+    document.querySelectorAll('.sr-only, button span').forEach((el) => {
+      const v = el.textContent.trim();
+      if (el.children.length === 0 && LABELS[v]) el.textContent = LABELS[v];
+    });
+  };
+
+  const count = () => {
+    const box = document.querySelector('#pq-input textarea');
+    const out = document.getElementById('pq-count');
+    if (!box || !out) return;
+    const n = box.value.length;
+    const text = n === 0 ? '' : (n > MAX ? `已输入 ${n} 字，超出上限 ${MAX} 字，请精简后再发送` : `${n} / ${MAX} 字`);
+    if (out.textContent !== text) out.textContent = text;
+    out.classList.toggle('pq-over', n > MAX);
+  };
+  document.addEventListener('input', count, true);
+
+  let lastTurn = null;
+  const showLatest = () => {
+    const chat = document.getElementById('pq-chat');
+    if (!chat) return;
+    const users = chat.querySelectorAll('.message.user, [data-testid="user"]');
+    const last = users[users.length - 1];
+    const key = users.length;
+    if (!last || key === lastTurn) return;
+    lastTurn = key;
+    let box = last.parentElement;
+    while (box && box !== chat && !(box.scrollHeight > box.clientHeight + 2 &&
+           getComputedStyle(box).overflowY.match(/auto|scroll/))) box = box.parentElement;
+    if (!box || box === chat) return;
+    const top = last.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
+    box.scrollTop = Math.max(0, top - 8);
+  };
+
+  let queued = false;
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; translate(); count(); showLatest(); });
+  }).observe(document.body, { childList: true, subtree: true, characterData: true, attributes: true,
+                               attributeFilter: ['aria-label', 'title'] });
+  setInterval(count, 300);  // the box is also set by the page itself (examples, clearing)
 }
 """
+
+
+def page_js(max_chars: int) -> str:
+    """The page script with its data filled in (JSON: no user text ever enters it)."""
+    return JS.replace("__LABELS__", json.dumps(ENGLISH_LABELS, ensure_ascii=False)).replace(
+        "__MAX__", str(int(max_chars))
+    )
+
+
+# gradio's own strings that are in its i18n tables: the Chinese ones for zh-CN (whose table
+# lacks some chatbot keys) and for English, the fallback of every other browser language.
+_I18N_ZH = {
+    "chatbot.copy_message": "复制这条消息",
+    "chatbot.copied_message": "已复制",
+    "chatbot.clear": "清空对话",
+    "chatbot.like": "有帮助",
+    "chatbot.dislike": "没帮助",
+    "chatbot.retry": "重试",
+    "chatbot.undo": "撤销",
+    "chatbot.edit": "编辑",
+    "chatbot.submit": "发送",
+    "chatbot.cancel": "取消",
+    "common.clear": "清空",
+    "common.copy": "复制",
+    "common.loading": "加载中",
+    "common.download": "下载",
+    "common.settings": "设置",
+    "common.built_with_gradio": "基于 Gradio 构建",
+    "common.api": "API",
+    "common.via_api": "通过 API 使用",
+    "upload_text.click_to_upload": "点击上传",
+    "dropdown.no_options": "没有可选项",
+}
+
+
+def i18n() -> Any:
+    return gr.I18n(**{"zh-CN": _I18N_ZH, "zh": _I18N_ZH, "en": _I18N_ZH})
 
 
 def theme() -> Any:
@@ -375,6 +579,19 @@ def theme() -> Any:
         primary_hue="emerald",
         neutral_hue="slate",
         font=[gr.themes.LocalFont("Source Sans Pro"), *cjk],
+    ).set(
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        block_info_text_color="*neutral_600",
+        block_info_text_color_dark="*neutral_300",
+        input_placeholder_color="*neutral_500",
+        input_placeholder_color_dark="*neutral_400",
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700",
+        button_primary_background_fill_hover_dark="*primary_800",
+        button_primary_text_color="white",
+        button_primary_text_color_dark="white",
     )
 
 
@@ -382,7 +599,8 @@ def launch_assets(state: AppState | None = None) -> dict[str, Any]:
     """Page-level arguments for ``Blocks.launch`` (gradio 6 takes them there, not in Blocks()).
     With ``state``, gradio may also hand out files of its export directory (which may lie
     outside the working and temp directories gradio allows by default)."""
-    assets: dict[str, Any] = {"css": CSS, "js": JS, "theme": theme()}
+    limit = state.settings.max_question_chars if state is not None else Settings().max_question_chars
+    assets: dict[str, Any] = {"css": CSS, "js": page_js(limit), "theme": theme(), "i18n": i18n()}
     if state is not None:
         assets["allowed_paths"] = [str(state.export_dir())]
     return assets
@@ -392,7 +610,10 @@ def launch_assets(state: AppState | None = None) -> dict[str, Any]:
 
 
 def build_app(state: AppState) -> gr.Blocks:
-    """The Blocks for ``state`` (public, or admin when ``state.admin``). Not launched."""
+    """The Blocks for ``state`` (public, or admin when ``state.admin``). Not launched.
+
+    Left out for now: a document selector. With several documents in the index (issue 9) it
+    goes in the header row (``_scope_slot``) and filters both the chat and the browse tabs."""
     with gr.Blocks(title=HEAD_TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         doc = next(iter(state.index.docs.values()), None)
         meta = doc.meta if doc else {}
@@ -403,6 +624,7 @@ def build_app(state: AppState) -> gr.Blocks:
             f"<p>依据《{render.esc(title)}》{render.esc(number)}原文作答：每句话都标注出处，"
             "点击角标即可核对规划原文；规划没有写到的内容，会如实说明。</p></div>"
         )
+        _scope_slot(state)
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
                 _chat_tab(state)
@@ -415,10 +637,28 @@ def build_app(state: AppState) -> gr.Blocks:
     return demo
 
 
+def _scope_slot(state: AppState) -> None:
+    """Where the document selector will go (issue 9): nothing while the index holds one plan."""
+    return None
+
+
+def new_conversation() -> dict[str, Any]:
+    """Per-session bookkeeping beside the answers: a random id (names this conversation's
+    answers in the feedback log, so a changed vote replaces the earlier one), when each
+    question was asked (for the export) and the votes given, by answer id."""
+    return {"id": secrets.token_hex(8), "asked": [], "votes": {}}
+
+
+def answer_id(conv: dict[str, Any], turn: int) -> str:
+    return f"{conv['id']}-{turn}"
+
+
 def _chat_tab(state: AppState) -> None:
     answers = gr.State([])
+    conv_state = gr.State({})
+    limit = state.settings.max_question_chars
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=360):
+        with gr.Column(scale=3, min_width=300):
             chat = gr.Chatbot(
                 label="对话",
                 height=520,
@@ -426,10 +666,15 @@ def _chat_tab(state: AppState) -> None:
                 latex_delimiters=[],
                 feedback_options=None,
                 layout="bubble",
+                # per-message copy only: the share button posts to Hugging Face (does nothing
+                # here) and the export below replaces "copy conversation"
+                buttons=["copy"],
+                autoscroll=False,  # the page script shows the latest question at the top instead
                 placeholder="可以问规划的目标指标、重点工程、各章内容，也可以用口语提问。",
             )
             with gr.Row():
                 msg = gr.Textbox(
+                    label="问题",  # hidden, but read by screen readers (gradio's default is English)
                     show_label=False,
                     placeholder="请输入问题，例如：2025年森林覆盖率目标是多少？（回车发送）",
                     scale=5,
@@ -438,7 +683,10 @@ def _chat_tab(state: AppState) -> None:
                     elem_id="pq-input",
                 )
                 send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="pq-send")
-            gr.HTML('<div class="pq-ex-label">试试这些问题：</div>')
+            gr.HTML(
+                f'<div id="pq-count" aria-live="polite" data-max="{limit}"></div>'
+                '<div class="pq-ex-label">试试这些问题：</div>'
+            )
             with gr.Row(elem_classes="pq-examples"):
                 ex_buttons = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
             with gr.Row():
@@ -451,24 +699,29 @@ def _chat_tab(state: AppState) -> None:
                     label="补充意见（可选，请勿填写个人信息）", lines=2, max_lines=5, max_length=1000
                 )
                 with gr.Row():
-                    up = gr.Button("👍 有帮助", size="sm")
-                    down = gr.Button("👎 没帮助", size="sm")
+                    up = gr.Button("👍 有帮助", size="sm", elem_id="pq-up")
+                    down = gr.Button("👎 没帮助", size="sm", elem_id="pq-down")
                 fb_status = gr.Markdown("", elem_id="pq-feedback-status")
-        with gr.Column(scale=2, min_width=320):
+        with gr.Column(scale=2, min_width=300):
             sources = gr.HTML(render.render_sources([], {}), elem_id="pq-sources")
 
-    outputs = [msg, chat, answers, sources, export, fb_status]
+    outputs = [msg, chat, answers, sources, export, fb_status, conv_state]
 
-    def respond(question: str, past: list[Answer], shown: list[dict]) -> Iterator[tuple]:
+    def respond(
+        question: str, past: list[Answer], shown: list[dict], conv: dict | None = None
+    ) -> Iterator[tuple]:
         question = question or ""
         if not question.strip():
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield (gr.skip(),) * 7
             return
+        conv = dict(conv) if conv else new_conversation()
         index = state.index  # one build for the whole request, even if an admin swaps it meanwhile
         turn = len(past) + 1
+        # an unusable question (too long ...) stays in the box so that it can be edited
+        keep = question if check_input(question, state.settings.max_question_chars) else ""
         shown = [*shown, {"role": "user", "content": render.render_question(question)}]
         live = {"role": "assistant", "content": render.render_partial("", llm=False)}
-        yield "", [*shown, live], past, gr.skip(), gr.skip(), ""
+        yield (keep, [*shown, live], past, gr.skip(), gr.skip(), "", gr.skip())
         history = history_of(past)
         if state.llm is not None and question.strip():
             answer = None
@@ -477,43 +730,65 @@ def _chat_tab(state: AppState) -> None:
                     answer = done
                     break
                 live = {"role": "assistant", "content": render.render_partial(partial, llm=True)}
-                yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield (gr.skip(), [*shown, live], *(gr.skip(),) * 5)
         else:
             answer = safe_ask(state, question, history, index=index)
             # extractive answers are ready at once: show them in a few line-aligned chunks
             for chunk in render.stream_chunks(answer.answer)[:-1]:
                 text = render.answer_html(chunk, turn, (c.n for c in answer.citations))
                 live = {"role": "assistant", "content": text}
-                yield gr.skip(), [*shown, live], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield (gr.skip(), [*shown, live], *(gr.skip(),) * 5)
                 time.sleep(0.04)
         assert answer is not None
         past = [*past, answer]
+        conv["asked"] = [*conv.get("asked", []), datetime.now(render.DISPLAY_TZ)]
         shown = [*shown, {"role": "assistant", "content": render.render_answer(answer, turn)}]
         html_sources = render.render_sources(past, index.units)
-        path = write_export(past, state.export_dir())
-        yield "", shown, past, html_sources, gr.DownloadButton(value=path, interactive=True), ""
+        path = write_export(past, state.export_dir(), conv["asked"])
+        yield keep, shown, past, html_sources, gr.DownloadButton(value=path, interactive=True), "", conv
 
-    msg.submit(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
-    send.click(respond, [msg, answers, chat], outputs, api_visibility=PRIVATE)
+    inputs = [msg, answers, chat, conv_state]
+    msg.submit(respond, inputs, outputs, api_visibility=PRIVATE)
+    send.click(respond, inputs, outputs, api_visibility=PRIVATE)
     for b, q in zip(ex_buttons, EXAMPLES, strict=True):
         b.click(lambda q=q: q, None, msg, api_visibility=PRIVATE, queue=False).then(
-            respond, [msg, answers, chat], outputs, api_visibility=PRIVATE
+            respond, inputs, outputs, api_visibility=PRIVATE
         )
 
     def reset() -> tuple:
-        return "", [], [], render.render_sources([], {}), gr.DownloadButton(value=None, interactive=False), ""
+        """A new conversation: chat, 出处 panel, numbering, follow-up history, export, votes."""
+        return (
+            "",
+            [],
+            [],
+            render.render_sources([], {}),
+            gr.DownloadButton(value=None, interactive=False),
+            "",
+            new_conversation(),
+        )
 
     new_chat.click(reset, None, outputs, api_visibility=PRIVATE, queue=False)
+    # the chat's own 🗑 button clears the bubbles in the browser; this clears everything else
+    chat.clear(reset, None, outputs, api_visibility=PRIVATE, queue=False)
 
-    def vote(kind: str) -> Callable[[str, list[Answer]], tuple]:
-        def handler(text: str, past: list[Answer]) -> tuple:
-            status, saved = record_vote(state.settings, past, kind, text)
-            return status, ("" if saved else gr.skip())
+    def vote(kind: str) -> Callable[[str, list[Answer], dict], tuple]:
+        def handler(text: str, past: list[Answer], conv: dict | None) -> tuple:
+            conv = dict(conv) if conv else new_conversation()
+            key = answer_id(conv, len(past))
+            votes = dict(conv.get("votes", {}))
+            status, saved, given = record_vote(
+                state.settings, past, kind, text, answer_id=key, previous=votes.get(key)
+            )
+            if saved:
+                votes[key] = given
+                conv["votes"] = votes
+            return status, ("" if saved else gr.skip()), conv
 
         return handler
 
-    up.click(vote("up"), [comment, answers], [fb_status, comment], api_visibility=PRIVATE)
-    down.click(vote("down"), [comment, answers], [fb_status, comment], api_visibility=PRIVATE)
+    fb_in, fb_out = [comment, answers, conv_state], [fb_status, comment, conv_state]
+    up.click(vote("up"), fb_in, fb_out, api_visibility=PRIVATE)
+    down.click(vote("down"), fb_in, fb_out, api_visibility=PRIVATE)
 
 
 def _stream_llm(
@@ -576,44 +851,45 @@ def _browse_tab(state: AppState) -> None:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
                     first_ch = chapters[1][1] if len(chapters) > 1 else (chapters[0][1] if chapters else None)
-                    ch = gr.Dropdown(choices=chapters, value=first_ch, label="章", elem_id="pq-chapter")
+                    # a list, not a dropdown: long chapter names wrap instead of being cut
+                    ch = gr.Radio(choices=chapters, value=first_ch, label="章", elem_id="pq-chapter")
                     init_parts = parts_for(first_ch or "")
                     init_part = init_parts[0][1] if init_parts else None
                     part = gr.Radio(choices=init_parts, value=init_part, label="节 / 专栏", elem_id="pq-part")
-                with gr.Column(scale=3):
+                with gr.Column(scale=3, min_width=260):
                     text = gr.HTML(show(init_part), elem_id="pq-text")
             ch.change(pick_chapter, ch, [part, text], api_visibility=PRIVATE)
             part.change(show, part, text, api_visibility=PRIVATE)
 
-        with gr.Tab("主要指标（专栏1）"):
+        with gr.Tab("主要指标"):  # short: the tab row must fit a 390 px phone
             inds = [i for d in docs.values() for i in d.indicators]
             rows = render.indicator_rows(inds)
             cats = ["全部", *dict.fromkeys(r[0] for r in rows if r[0])]
             with gr.Row():
-                cat = gr.Dropdown(choices=cats, value="全部", label="类别", scale=1)
-                filt = gr.Textbox(label="筛选", placeholder="输入关键词，如 水质、约束性、62.6", scale=3)
-            table = gr.Dataframe(
-                value=rows,
-                headers=render.INDICATOR_HEADERS,
-                interactive=False,
-                wrap=True,
-                elem_id="pq-indicators",
-            )
+                cat = gr.Dropdown(choices=cats, value="全部", label="类别", scale=1, min_width=120)
+                filt = gr.Textbox(
+                    label="筛选", placeholder="输入关键词，如 水质、约束性、62.6", scale=3, min_width=160
+                )
+            # our own table, not gr.Dataframe: it fits a phone (rows become cards) and says so
+            # when a filter matches nothing
+            table = gr.HTML(render.render_indicator_table(rows), elem_id="pq-indicators")
             gr.HTML(render.render_indicator_notes(inds))
 
-            def do_filter(c: str, t: str) -> list[list[str]]:
+            def do_filter(c: str, t: str) -> str:
                 cur = render.indicator_rows([i for d in state.index.docs.values() for i in d.indicators])
-                return render.filter_indicator_rows(cur, c, t)
+                return render.render_indicator_table(render.filter_indicator_rows(cur, c, t))
 
             cat.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
             filt.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
 
         with gr.Tab("检索原文"):
             with gr.Row():
-                sq = gr.Textbox(label="检索", placeholder="如：农村生活污水、尾矿库、海洋垃圾", scale=4)
-                sk = gr.Slider(1, MAX_K, value=5, step=1, label="条数", scale=1)
+                sq = gr.Textbox(
+                    label="检索", placeholder="如：农村生活污水、尾矿库、海洋垃圾", scale=4, min_width=200
+                )
+                sk = gr.Slider(1, MAX_K, value=5, step=1, label="条数", scale=1, min_width=160)
                 sb = gr.Button("检索", variant="primary", scale=1, min_width=80)
-            hits = gr.HTML(render.render_hits("", []))
+            hits = gr.HTML(render.render_hits("", []), elem_id="pq-hits")
 
             def do_search(q: str | None, k: float | None) -> str:
                 q = q or ""
@@ -656,7 +932,7 @@ def _admin_tab(state: AppState) -> None:
         ups = sum(r.get("vote") == "up" for r in recs)
         rows = [
             [
-                r.get("time", ""),
+                _local(r.get("time", "")),
                 "👍" if r.get("vote") == "up" else "👎",
                 r.get("question", ""),
                 r.get("comment", ""),
@@ -718,6 +994,14 @@ def _admin_tab(state: AppState) -> None:
     b_manifest.click(show_manifest, pw, [status, manifest], api_visibility=PRIVATE)
     b_feedback.click(show_feedback, pw, [status, fb], api_visibility=PRIVATE)
     b_rebuild.click(rebuild, [pw, force], status, api_visibility=PRIVATE, concurrency_limit=1)
+
+
+def _local(iso: str) -> str:
+    """A log time (ISO, UTC) as people read it; the text unchanged if it is not ISO."""
+    try:
+        return render.local_time(datetime.fromisoformat(iso))
+    except (TypeError, ValueError):
+        return str(iso or "")
 
 
 def _api(state: AppState) -> None:

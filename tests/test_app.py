@@ -192,13 +192,36 @@ def test_unwritable_feedback_log_is_reported_not_raised(tmp_path: Path, caplog) 
     blocked = tmp_path / "a-file"
     blocked.write_text("x")
     settings = Settings(home=tmp_path, feedback_log=blocked / "feedback.jsonl")  # parent is a file
-    status, saved = record_vote(settings, [ANSWER], "up", "")
+    status, saved, _ = record_vote(settings, [ANSWER], "up", "")
     assert not saved and "无法保存" in status
     assert "not writable" in caplog.text
     ok = Settings(home=tmp_path)
-    status, saved = record_vote(ok, [ANSWER], "down", "x")
+    status, saved, _ = record_vote(ok, [ANSWER], "down", "x")
     assert saved and ok.feedback_path.exists()
     assert record_vote(ok, [], "up", "")[1] is False
+
+
+def test_one_vote_per_answer_a_change_replaces_it(tmp_path: Path) -> None:
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from policyqa.feedback import read_feedback
+    from policyqa.settings import Settings
+    from policyqa.webapp import record_vote
+
+    s = Settings(home=tmp_path)
+    other = record_vote(s, [ANSWER], "up", "", answer_id="other-1")
+    first = record_vote(s, [ANSWER], "up", "好", answer_id="a-1")
+    assert first[1] and first[2] == ("up", "好")
+    again = record_vote(s, [ANSWER], "up", "", answer_id="a-1", previous=first[2])
+    assert not again[1] and "只记一次" in again[0]
+    changed = record_vote(s, [ANSWER], "down", "", answer_id="a-1", previous=first[2])
+    assert changed[1] and "已改为" in changed[0] and changed[2] == ("down", "好")
+    lines = s.feedback_path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and other[1]
+    recs = read_feedback(s.feedback_path)
+    assert [(r["answer_id"], r["vote"], r["comment"]) for r in recs] == [
+        ("a-1", "down", "好"),
+        ("other-1", "up", ""),
+    ]
 
 
 # ----------------------------------------------------------------------------- in-process: webapp
@@ -320,7 +343,9 @@ def test_a_request_keeps_the_index_it_started_with(webapp, monkeypatch, tmp_path
     outputs = list(respond("森林覆盖率？", [], []))
     assert seen == [old]
     sources = outputs[-1][3]
-    assert "<mark>森林覆盖率达到62.5%。</mark>" in sources and "未能在原文段落中定位" not in sources
+    assert (
+        '<mark data-n="1">森林覆盖率达到62.5%。</mark>' in sources and "未能在原文段落中定位" not in sources
+    )
 
 
 def test_rebuild_swaps_and_holds_the_lock_even_if_the_page_disconnects(

@@ -11,7 +11,7 @@ import pytest
 
 from ingest.load import load_document
 from policyqa import render
-from policyqa.models import Answer, Citation, Document, Indicator, IndicatorRow, Location, Unit, Value
+from policyqa.models import Answer, Citation, Document, Hit, Indicator, IndicatorRow, Location, Unit, Value
 
 DATA = Path(__file__).parent / "data"
 
@@ -103,8 +103,9 @@ def test_quote_not_in_text_is_shown_alone() -> None:
     assert not found and html == "<mark>规划里没有的一句话。</mark>"
     card = render.render_citation_card(cite(1, "d:p1", "规划里没有的一句话。"), UNITS["d:p1"], 1)
     assert "仅显示引文" in card
+    assert PARA_TEXT[:6] not in card  # the paragraph without the quote is not shown
     card = render.render_citation_card(cite(1, "d:p1", "引文"), None, 1)
-    assert "<mark>引文</mark>" in card
+    assert '<mark data-n="1">引文</mark>' in card
 
 
 def test_sources_panel_cards_with_labels_kinds_and_anchors() -> None:
@@ -112,7 +113,7 @@ def test_sources_panel_cards_with_labels_kinds_and_anchors() -> None:
     assert 'id="cite-1-1"' in html and 'id="cite-1-2"' in html
     assert "专栏1 主要指标 › 17. 森林覆盖率（%）" in html
     assert ">指标<" in html and ">节<" in html
-    assert "<mark>森林覆盖率达到62.5%，稳居全国第3位。</mark>" in html
+    assert '<mark data-n="2">森林覆盖率达到62.5%，稳居全国第3位。</mark>' in html
     assert "<td>62.6</td>" in html  # the indicator's values as a small table
 
 
@@ -241,9 +242,15 @@ def test_partial_llm_text_is_marked_as_a_draft() -> None:
 
 
 def test_markdown_export_has_questions_answers_and_sources() -> None:
-    md = render.render_export_markdown([FOREST], now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
+    md = render.render_export_markdown(
+        [FOREST],
+        now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        asked=[datetime(2025, 1, 2, 3, 1, tzinfo=UTC)],
+    )
     assert md.startswith("# 对话记录")
-    assert "2025-01-02T03:04:05+00:00" in md
+    assert "导出时间：2025年1月2日 11:04" in md  # Asia/Shanghai, as people read it
+    assert "提问时间：2025年1月2日 11:01" in md
+    assert "T03:04" not in md
     assert "## 1. 问：2025年森林覆盖率目标是多少？" in md
     assert "森林覆盖率2025年目标为62.6[1]。" in md
     assert "**出处**" in md
@@ -293,7 +300,10 @@ def test_section_html_has_headings_items_and_the_indicator_table(toy: Document) 
     assert "专栏2 重点工程" in html and "<strong>超低排放改造" in html
     table = render.render_units(render.units_for(toy, "toy-plan|col1"), toy)
     assert table.count('<table class="pq-table">') == 1
-    assert "<td>3. 森林覆盖率（%）</td><td>40.2</td><td>41</td>" in table
+    assert (
+        '<td data-label="指标">3. 森林覆盖率（%）</td><td data-label="2020年">40.2</td>'
+        '<td data-label="2025年">41</td>' in table
+    )
     assert "受天气影响" in table  # the footnote units are kept under the table
     heading = render.render_units(render.units_for(toy, "toy-plan|c2|s1"), toy)
     assert "<h4" in heading and "第一节 治理大气污染" in heading
@@ -331,3 +341,94 @@ def test_indicator_rows_split_by_scope_and_filter() -> None:
     assert render.filter_indicator_rows(rows, "全部", "县级") == rows[1:2]
     assert render.filter_indicator_rows(rows, None, "62.6") == rows[2:]
     assert render.filter_indicator_rows(rows, "环境治理", "森林") == []
+
+
+# ----------------------------------------------------------------------------- issue 14
+
+
+def test_local_time_is_shanghai_and_naive_is_utc() -> None:
+    assert render.local_time(datetime(2026, 12, 1, 12, 30, tzinfo=UTC)) == "2026年12月1日 20:30"
+    assert render.local_time(datetime(2026, 12, 31, 16, 5)) == "2027年1月1日 00:05"
+
+
+def test_citations_of_one_paragraph_share_one_card() -> None:
+    a = Answer(
+        "森林？",
+        "森林覆盖率达到62.5%[1]。湿地保有量75.43万公顷[2]。目标62.6[3]。",
+        True,
+        (
+            cite(1, "d:p1", "森林覆盖率达到62.5%，稳居全国第3位。"),
+            cite(2, "d:p1", "湿地保有量75.43万公顷。"),
+            cite(3, "d:ind17", IND_TEXT),
+        ),
+    )
+    html = render.render_sources([a], UNITS)
+    assert html.count(PARA_TEXT[:10]) == 1  # the paragraph is printed once
+    assert html.count('class="pq-cite"') == 2
+    assert 'id="cite-1-1"' in html and 'id="cite-1-2"' in html and 'id="cite-1-3"' in html
+    assert 'data-ns="1 2"' in html and 'class="pq-anchor" id="cite-1-2"' in html
+    assert '<mark data-n="1">森林覆盖率达到62.5%，稳居全国第3位。</mark>' in html
+    assert '<mark data-n="2">湿地保有量75.43万公顷。</mark>' in html
+    assert render.group_citations(a.citations)[0] == list(a.citations[:2])
+
+
+def test_overlapping_quotes_share_one_mark_and_lost_ones_are_shown() -> None:
+    html, missing = render.highlight_quotes("甲乙丙丁戊己", [(1, "乙丙丁"), (2, "丁戊"), (3, "不存在")])
+    assert html == '甲<mark data-n="1" data-also="2">乙丙丁戊</mark>己'
+    assert missing == [3]
+    card = render.render_citation_group([cite(1, "d:p1", "不在段落里的话")], UNITS["d:p1"], 1)
+    assert "未能在原文段落中定位" in card and '<mark data-n="1">不在段落里的话</mark>' in card
+
+
+NEAREST = Answer(
+    "地下水超采怎么罚？",
+    "本规划未涉及这一问题。规划中最接近的部分：第一章第一节[1]。",
+    False,
+    (cite(1, "d:p1", "自然生态保护修复效果显著。"),),
+    mode="refusal",
+    outcome="not_covered",
+)
+
+
+def test_not_covered_answer_with_nearest_sections_has_clickable_cards() -> None:
+    msg = render.render_answer(NEAREST, 1)
+    assert 'href="#cite-1-1"' in msg and "pq-note-refusal" in msg and "点击角标" in msg
+    panel = render.render_sources([NEAREST], UNITS)
+    assert "这一问没有引用规划原文" not in panel
+    assert "最接近的章节" in panel and 'id="cite-1-1"' in panel
+    bare = Answer("水", "本规划未涉及这一问题。", False, mode="refusal")
+    assert "这一问没有引用规划原文" in render.render_sources([bare], UNITS)
+    assert "点击角标" not in render.render_answer(bare, 1)
+
+
+def test_partial_answer_has_its_own_labelled_note() -> None:
+    partial = Answer(
+        "2025年森林覆盖率目标和罚款？",
+        "规划没有写明罚款；相关的规定是：森林覆盖率2025年目标为62.6[1]。",
+        True,
+        (cite(1, "d:ind17", IND_TEXT),),
+        outcome="partial",
+    )
+    html = render.render_answer(partial, 1)
+    assert html.startswith('<div class="pq-partial" role="note"><span class="pq-partial-tag">部分涉及</span>')
+    assert 'href="#cite-1-1"' in html and "pq-note-refusal" not in html
+    assert "pq-partial" not in render.render_answer(FOREST, 1)
+    assert "部分涉及" in render.render_export_markdown([partial])
+
+
+def test_search_hits_highlight_the_words_and_hide_the_score() -> None:
+    hit = Hit(UNITS["d:p1"], 1.8)
+    html = render.render_hits("森林覆盖率是多少", [hit])
+    assert "<mark>森林覆盖率</mark>" in html and "相关度" not in html and "1.800" not in html
+    assert "第1条" in html
+    assert render.term_spans("的的森林的", "森林的的") == [(2, 5)]  # filler alone is not marked
+    evil = Hit(Unit("x", "d", "paragraph", "<b>森林</b>", "l", LOC_PARA), 1.0)
+    assert "&lt;b&gt;<mark>森林</mark>&lt;/b&gt;" in render.render_hits("<b>森林", [evil])
+    assert "<mark>PM2.5</mark>" in render.highlight_terms("PM2.5浓度", "pm2.5是多少")
+    assert "未含检索词" in render.render_hits("大气", [hit])
+
+
+def test_indicator_table_without_rows_says_so() -> None:
+    assert render.render_indicator_table([]) == '<div class="pq-muted pq-empty">没有匹配的指标。</div>'
+    row = render.render_indicator_table([["生态保护", "17. 森林", "62.5", "62.6", "约束性", ""]])
+    assert '<td data-label="注" class="pq-blank"></td>' in row
