@@ -68,6 +68,11 @@ def read_meta(path: Path) -> dict:
 
 def load_document(path: Path, text: str | None = None) -> Document:
     """Read one document. ``text`` is its already extracted text (a cache), if known."""
+    return _load(path, text)[0]
+
+
+def _load(path: Path, text: str | None) -> tuple[Document, int]:
+    """The document and how many furniture lines were removed from its text."""
     path = Path(path)
     doc_id = path.stem
     if not RE_ID.match(doc_id):
@@ -78,8 +83,7 @@ def load_document(path: Path, text: str | None = None) -> Document:
     cleaned = strip_furniture(raw)
     if cleaned.removed:
         log.info("%s：去除页码、页眉页脚、网页菜单等 %d 行", path.name, len(cleaned.removed))
-    doc = parse_document(cleaned.text, doc_id, read_meta(path), str(path))
-    return doc
+    return parse_document(cleaned.text, doc_id, read_meta(path), str(path)), len(cleaned.removed)
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def load_library(
     files = plan_files(kb_dir)
     for n, p in enumerate(files, 1):
         try:
-            doc = load_document(p, texts(p) if texts else None)
+            doc, removed = _load(p, texts(p) if texts else None)
         except DocumentError as e:
             skipped.append((p.name, str(e)))
             log.warning("跳过 %s：%s", p.name, e)
@@ -112,7 +116,10 @@ def load_library(
             continue
         docs.append(doc)
         if progress:
-            progress(f"[{n}/{len(files)}] {doc.id}：{len(doc.units)} 个单元（{p.suffix.lstrip('.')}）")
+            dropped = f"，去除页码、页眉页脚、网页菜单等 {removed} 行" if removed else ""
+            progress(f"[{n}/{len(files)}] 解析 {p.name}：{len(doc.units)} 个单元{dropped}")
+            for w in doc.warnings:
+                progress(f"  ! {w}")
     if not docs:
         raise DocumentError("知识库中没有可读取的文档：" + "；".join(f"{f}：{why}" for f, why in skipped))
     return LoadResult(tuple(docs), tuple(skipped))

@@ -132,6 +132,7 @@ def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path: Path
     assert docs["gx-eco-14th"]["units"] == plan_units
     assert len(docs["toy-plan"]["file_sha256"]) == 64
     assert any(m.startswith("[2/2] toy-plan") for m in msgs)  # progress per document
+    assert any(m.startswith("[2/2] 解析 toy-plan.txt") for m in msgs)
     index = open_index(s)
     assert set(index.docs) == {"gx-eco-14th", "toy-plan"}
     (kb / "plans" / "toy-plan.txt").unlink()
