@@ -34,6 +34,7 @@ RE_OUTLINE = re.compile(
 RE_ITEM = re.compile(r"^([^。：:；;，,]{2,40})[：:]")
 RE_MARKS = re.compile(r"[①②③④⑤⑥⑦⑧⑨⑩]")
 RE_NOTE = re.compile(r"^(注\s*[：:])?\s*[①②③④⑤⑥⑦⑧⑨⑩]")
+RE_NOTE_HEAD = re.compile(r"^注\s*[：:]")
 RE_BOX = re.compile(r"^附表\s*(\d{1,2}|[一二三四五六七八九十]{1,3})?\s*(.*)$")
 RE_ROW_NO = re.compile(r"^\d{1,2}[.．、](?!\d)")
 RE_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
@@ -298,7 +299,9 @@ def blocks(lines: list[Line]) -> Iterator[Block]:
             in_column = in_table = False
         if kind in ("column", "box"):
             in_column, in_table = kind == "column", False
-        if in_table and is_note_line(t):
+        # footnotes: ①… lines after a table, or any run that opens with 「注：」
+        if is_note_line(t) and (in_table or RE_NOTE_HEAD.match(RE_TAGS.sub("", t).strip())):
+            in_table = True  # the ①… lines that follow are notes too
             group = [line]
             j = i + 1
             while j < n and not lines[j].text:

@@ -190,3 +190,21 @@ def test_add_refuses_unknown_format(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["add", str(bad)]) == 2
     assert "plan.xlsx" in capsys.readouterr().err
     assert not (tmp_path / "kb" / "plans" / "plan.xlsx").exists()
+
+
+def test_html_table_rows_become_indicators(tmp_path: Path) -> None:
+    from tests.test_structure import HEAD, ROWS, TOY_2030, ind
+
+    cells = "".join(f"<th>{c}</th>" for c in HEAD.split("|"))
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in ROWS)
+    page = (
+        "<html><body><ul><li>首页</li><li>网站地图</li></ul><h1>示例规划</h1><h2>第一章 目标</h2>"
+        f"<p>专栏1 主要指标</p><table><tr>{cells}</tr>{rows}</table><p>注：①按国家考核断面计。</p>"
+        "<h2>第二章 保障</h2><p>做好工作。</p><p>版权所有：示例市人民政府</p></body></html>"
+    )
+    path = tmp_path / "web-plan.html"
+    path.write_text(page, encoding="utf-8")
+    d = load_document(path)
+    assert ind(d) == TOY_2030
+    assert [c.title for c in d.chapters] == ["目标", "保障"]
+    assert "版权所有" not in d.text and "首页" not in d.text

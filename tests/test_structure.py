@@ -348,3 +348,27 @@ def test_indicator_units_carry_years_in_label_location() -> None:
     u = d.unit("toy-plan-2030:ind01")
     assert u.kind == KIND_INDICATOR and u.location.indicator_no == 1 and u.location.column_no == 1
     assert u.indicator is not None and u.indicator.target.year == 2030
+
+
+def test_footnotes_in_prose_and_appendix_tables() -> None:
+    src = (
+        "示例规划\n\n第一章 目标\n\n加强治理①。推进减排。\n\n注：①指重点区域。\n\n②含工业园区。\n\n"
+        "附表1 重点工程项目表\n\n序号\t项目名称\t建设内容\n一\t污水处理厂\t新建一座\n二\t垃圾焚烧厂\t扩建一座\n\n"
+        "第二章 保障\n\n做好工作。\n"
+    )
+    d = parse_document(src, "f")
+    assert [(u.id.split(":")[1], u.kind, u.text) for u in d.units] == [
+        ("title", "title", "示例规划"),
+        ("ch01", "heading", "第一章目标"),
+        ("ch01.p01", "paragraph", "加强治理①。推进减排。"),
+        ("ch01.note1", "note", "注：①指重点区域。"),
+        ("ch01.note2", "note", "②含工业园区。"),
+        ("box1", "heading", "附表1重点工程项目表"),
+        ("box1.thead", "table_head", "序号 项目名称 建设内容"),
+        ("box1.r01", "paragraph", "一 污水处理厂 新建一座"),
+        ("box1.r02", "paragraph", "二 垃圾焚烧厂 扩建一座"),
+        ("ch02", "heading", "第二章保障"),
+        ("ch02.p01", "paragraph", "做好工作。"),
+    ]
+    assert d.unit("f:box1.r02").label == "附表1 重点工程项目表"
+    assert d.indicators == () and d.warnings == ()
