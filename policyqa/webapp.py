@@ -242,6 +242,13 @@ def write_export(answers: list[Answer], directory: Path, asked: list[datetime] |
     return str(path)
 
 
+def drop_export(path: str | None) -> None:
+    """Delete an export file written by ``write_export`` (gone already: nothing to do)."""
+    if path:
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+
+
 def parse_k(k: Any, high: int = API_MAX_K) -> int:
     """The number of hits asked for: an integer clamped to 1..``high``; DEFAULT_K when missing
     or not a number."""
@@ -676,7 +683,7 @@ def _chat_tab(state: AppState) -> None:
                 msg = gr.Textbox(
                     label="问题",  # hidden, but read by screen readers (gradio's default is English)
                     show_label=False,
-                    placeholder="请输入问题，例如：2025年森林覆盖率目标是多少？（回车发送）",
+                    placeholder="请输入问题，回车发送",
                     scale=5,
                     lines=1,
                     max_lines=4,
@@ -745,6 +752,8 @@ def _chat_tab(state: AppState) -> None:
         shown = [*shown, {"role": "assistant", "content": render.render_answer(answer, turn)}]
         html_sources = render.render_sources(past, index.units)
         path = write_export(past, state.export_dir(), conv["asked"])
+        drop_export(conv.get("export"))  # only the newest export of a conversation is kept
+        conv["export"] = path
         yield keep, shown, past, html_sources, gr.DownloadButton(value=path, interactive=True), "", conv
 
     inputs = [msg, answers, chat, conv_state]
@@ -755,8 +764,10 @@ def _chat_tab(state: AppState) -> None:
             respond, inputs, outputs, api_visibility=PRIVATE
         )
 
-    def reset() -> tuple:
-        """A new conversation: chat, 出处 panel, numbering, follow-up history, export, votes."""
+    def reset(conv: dict | None = None) -> tuple:
+        """A new conversation: chat, 出处 panel, numbering, follow-up history, export, votes.
+        The old conversation's export file is deleted (a shared terminal must not keep it)."""
+        drop_export((conv or {}).get("export"))
         return (
             "",
             [],
@@ -767,9 +778,9 @@ def _chat_tab(state: AppState) -> None:
             new_conversation(),
         )
 
-    new_chat.click(reset, None, outputs, api_visibility=PRIVATE, queue=False)
+    new_chat.click(reset, conv_state, outputs, api_visibility=PRIVATE, queue=False)
     # the chat's own 🗑 button clears the bubbles in the browser; this clears everything else
-    chat.clear(reset, None, outputs, api_visibility=PRIVATE, queue=False)
+    chat.clear(reset, conv_state, outputs, api_visibility=PRIVATE, queue=False)
 
     def vote(kind: str) -> Callable[[str, list[Answer], dict], tuple]:
         def handler(text: str, past: list[Answer], conv: dict | None) -> tuple:

@@ -417,3 +417,15 @@ def test_admin_page_refuses_after_repeated_wrong_passwords(webapp, tmp_path: Pat
     for _ in range(5):
         assert "口令不正确" in show_manifest("nope")[0]
     assert "秒后再试" in show_manifest("pw")[0]
+
+
+def test_new_conversation_deletes_the_old_export(webapp, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    state = webapp.AppState(settings=Settings(home=tmp_path), index=fake_index("a"))
+    path = webapp.write_export([ANSWER], state.export_dir())
+    reset = handler(webapp.build_app(state), "reset")
+    out = reset({"id": "x", "export": path})
+    assert not Path(path).exists()
+    assert out[2] == [] and "提问后" in out[3] and out[6]["id"] != "x" and out[6]["asked"] == []
+    reset(None)  # a session that never asked
