@@ -35,7 +35,7 @@ RE_ITEM = re.compile(r"^([^。：:；;，,]{2,40})[：:]")
 RE_MARKS = re.compile(r"[①②③④⑤⑥⑦⑧⑨⑩]")
 RE_NOTE = re.compile(r"^(注\s*[：:])?\s*[①②③④⑤⑥⑦⑧⑨⑩]")
 RE_NOTE_HEAD = re.compile(r"^注\s*[：:]")
-RE_BOX = re.compile(r"^附表\s*(\d{1,2}|[一二三四五六七八九十]{1,3})?\s*(.*)$")
+RE_BOX = re.compile(r"^附表\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(.*)$")
 RE_ROW_NO = re.compile(r"^\d{1,2}[.．、](?!\d)")
 RE_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 RE_YEAR_CELL = re.compile(r"^(?:19|20)\d{2}\s*年?$")
@@ -126,12 +126,7 @@ def classify(text: str) -> str:
             return "article"
         if len(t) <= 60 and not t.endswith("。") and kind in (CHAPTER, SECTION, COLUMN):
             return kind
-    if (
-        len(t) <= 40
-        and not t.endswith("。")
-        and RE_BOX.match(t)
-        and not RE_BOX.match(t).group(2).startswith(("中", "所"))
-    ):
+    if len(t) <= 40 and not t.endswith("。") and RE_BOX.match(t):
         return "box"
     if len(t) <= 40 and RE_OUTLINE.match(t) and not re.search(r"[。；]", t[:-1]):
         return "subheading"

@@ -238,12 +238,7 @@ class _Builder:
         t = repair(b.lines[0].text)
         m = RE_BOX.match(t)
         assert m
-        n = (
-            self.heading_no(m.group(1), b.lines[0])
-            if m.group(1)
-            else sum(x.kind == "box" for x in self.boxes) + 1
-        )
-        self._open_box("box", n, m.group(2).strip(), t, b)
+        self._open_box("box", self.heading_no(m.group(1), b.lines[0]), m.group(2).strip(), t, b)
 
     def _open_box(self, kind: str, no: int, title: str, text: str, b: Block) -> None:
         self.box = _Box(

@@ -506,7 +506,7 @@ def _extraction_cache(folder: Path) -> Callable[[Path], str | None]:
         if path.suffix.lower() in TEXT_SUFFIXES:
             return None
         sha = _file_sha(path)
-        hit = folder / f"{sha}.txt"
+        hit = folder / f"p{PARSER_VERSION}-{sha}.txt"  # a new extractor does not reuse old text
         if sha and hit.exists():
             return hit.read_text(encoding="utf-8")
         text = extract_text(path)  # DocumentError (scanned, broken) propagates to the loader
