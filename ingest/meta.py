@@ -4,10 +4,10 @@ Read from the lines before the first heading (the 印发通知 and the title, or
 promulgation lines), then overridden key by key by ``<id>.meta.json``. The result has exactly
 the keys of ``policyqa.models.META_KEYS``; what the text does not say is None.
 
-Scope: 文号 like 「桂政办发〔2021〕145号」 or 「国务院令第736号」; dates 「2021年12月31日」; the
+Scope: 文号 like 「X政办发〔YYYY〕N号」 or 「国务院令第N号」; dates 「YYYY年M月D日」; the
 office before 「关于印发」 or on a line of its own; the region at the start of the title (or of the
 office), by the names in ``ingest/cues.yaml``; periods 「十四五」 / 「第十四个五年」 and year ranges
-「2021—2025年」. Left out: several offices issuing jointly (the first is taken), lunar dates.
+「YYYY—YYYY年」. Left out: several offices issuing jointly (the first is taken), lunar dates.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _region(title: str, office: str | None) -> str | None:
         for name in sorted(c.regions, key=len, reverse=True):
             if t.startswith(name):
                 m = RE_REGION_SUFFIX.match(t)
-                # 「广西壮族自治区…」 keeps the full name as written; 「广西生态…」 the short one
+                # 「<name>壮族自治区…」 keeps the full name as written; 「<name>生态…」 the short one
                 return (
                     m.group(0)
                     if m and len(m.group(0)) <= len(name) + 6 and m.group(0).startswith(name)

@@ -3,8 +3,8 @@
 Cells are recovered whatever separates them: tabs, pipes, runs of two or more spaces, one cell
 a line, or single spaces (as pypdf prints a table: then a row is split by its shape — an optional
 category, 「N. 名称（单位）」, value cells, an attribute word from ``ingest/cues.yaml``). The
-baseline and target years are the first and last year columns of the header (「2020年 2025年」,
-「2025 2030」); a header without years gives values with no year and a warning, never a guess.
+baseline and target years are the first and last year columns of the header (「YYYY年 YYYY年」
+or bare 「YYYY YYYY」); a header without years gives values with no year and a warning, never a guess.
 
 Left out: merged header cells spanning several rows, more than one table per 专栏 box, columns
 other than category / name / years / attribute (an extra year column in the middle is ignored
@@ -30,7 +30,7 @@ _MARK_TOKEN = re.compile(r"^\^?[①②③④⑤⑥⑦⑧⑨⑩]+$")
 
 
 def split_value(cell: str) -> tuple[str | None, list[str], str | None]:
-    """「100①(按52个国家考核断面)」 → ("100", ["①"], "按52个国家考核断面")."""
+    """「100①(按N个考核断面)」 → ("100", ["①"], "按N个考核断面")."""
     if not cell:
         return None, [], None
     remark = None
@@ -123,7 +123,7 @@ def _split_words(chunk: list[str], parts: int, known: set[str]) -> list[list[str
 
 
 def single_space_cells(text: str, n_values: int, known: set[str]) -> list[str] | None:
-    """A pypdf row 「环境治理 1. 名称 (%) 97.7 ^① 以国家下达指标为准 约束性」 → cells
+    """A pypdf row 「类别 1. 名称 (%) 9.7 ^① 文字 值 约束性」 → cells
     [category, "1. 名称 (%)", value…, attribute]; None when the line has no row number."""
     tokens = text.split()
     k = next((i for i, t in enumerate(tokens) if RE_ROW_NO.match(t)), None)
@@ -291,7 +291,7 @@ def _drafts(
             if not filled:
                 continue
             if len(filled) == 1 and not re.search(r"\d", filled[0]) and d.rows:
-                d.rows[-1]["scope"] += filled[0]  # 「设区」+「城市」 split across lines
+                d.rows[-1]["scope"] += filled[0]  # a scope cell split across lines
             elif len(filled) >= 2:
                 v_b, m_b, _ = split_value(filled[1])
                 v_t, m_t, _ = split_value(filled[-1]) if len(filled) > 2 else (None, [], None)
