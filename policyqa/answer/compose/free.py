@@ -1,0 +1,160 @@
+"""Answers made of the documents' sentences, chosen by evidence: free questions, lists,
+premises to confirm or correct, partly covered topics, and where a topic is treated.
+
+The lead is the answer: the best sentence (for 多少 the best one carrying a figure), then
+only sentences that hold the question's subject and score near the best. A long sentence is
+quoted by its relevant clauses (verbatim). A premise is confirmed only when one sentence holds
+all of its terms, its absolute words (所有、一律 …, kb/lexicon/asks.yaml) and its figures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from policyqa.answer import evidence as ev_mod
+from policyqa.answer.compose.indicator import statements
+from policyqa.answer.evidence import Decision, Evidence, Outcome, has_figure, quote_span
+from policyqa.answer.intent import Intent
+from policyqa.cite import Citations
+from policyqa.lexicon import Lexicon
+from policyqa.models import Hit
+from policyqa.query import Ask, Query
+from policyqa.text import split_sentences
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+
+MAX_SENTENCES = {Intent.LIST: 6, Intent.PREMISE: 2, Intent.FREE: 3}
+MAX_PER_UNIT = 2
+
+
+def _strip_lead(s: str) -> str:
+    return s[2:] if s.startswith("——") else s
+
+
+def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
+    """The sentences to show, best first, each adding the question's subject."""
+    ev = list(decision.evidence)
+    if not ev:
+        return []
+    if q.has(Ask.AMOUNT) or q.has(Ask.WHEN):
+        ev.sort(key=lambda e: (not (e.attribute and e.subject), -e.score))
+    best = ev[0]
+    limit = MAX_SENTENCES.get(intent, 3)
+    if q.has(Ask.AMOUNT) and intent != Intent.LIST:
+        limit = 2
+    out: list[Evidence] = [best]
+    per_unit: dict[str, int] = {best.unit.id: 1}
+    seen = {best.sentence}
+    for e in ev[1:]:
+        if len(out) >= limit:
+            break
+        if e.sentence in seen or per_unit.get(e.unit.id, 0) >= MAX_PER_UNIT:
+            continue
+        keep = ev_mod.THRESHOLDS.keep
+        if e.score < keep * best.score or e.coverage < keep * best.coverage:
+            continue
+        if not (e.subject or (e.found and e.found >= best.found)):
+            continue
+        if q.places and not any(p in e.sentence for p in q.places):
+            continue
+        out.append(e)
+        seen.add(e.sentence)
+        per_unit[e.unit.id] = per_unit.get(e.unit.id, 0) + 1
+    return out
+
+
+def premise_holds(q: Query, e: Evidence, lex: Lexicon) -> bool:
+    """Does one sentence state the claim: all its terms, absolute words and figures?"""
+    if e.coverage < 0.99:
+        return False
+    pat = lex.asks.get("absolute")
+    if pat is not None:
+        for m in pat.finditer(q.asked):
+            if m.group(0) not in e.sentence:
+                return False
+    figures = re.findall(r"\d+(?:\.\d+)?", re.sub(r"(?:19|20)\d\d\s*年?", "", q.asked))
+    return all(f in e.sentence for f in figures)
+
+
+def compose_evidence(
+    index: Index, q: Query, decision: Decision, intent: Intent, cites: Citations, lex: Lexicon, docs: str
+) -> list[str]:
+    chosen = pick(q, decision, intent)
+    if not chosen:
+        return []
+    lines: list[str] = []
+    if decision.outcome == Outcome.PARTIAL:
+        lines.append(lex.message("partial", detail=decision.detail, docs=docs))
+    elif intent == Intent.PREMISE:
+        key = "premise_yes" if premise_holds(q, chosen[0], lex) else "premise_no"
+        lines.append(lex.message(key, docs=docs))
+    bullet = "- " if intent == Intent.LIST and len(chosen) > 1 else ""
+    for e in chosen:
+        if e.unit.indicator is not None:  # a table row reads out field by field, citing the row
+            n = cites.cite(e.unit)
+            lines += [f"{bullet}{st}{cites.marks(n)}。" for st in statements(e.unit.indicator)]
+            continue
+        quote = quote_span(e.sentence, q)
+        body = _strip_lead(quote).rstrip("。；，：")
+        lines.append(f"{bullet}{body}{cites.marks(cites.cite(e.unit, quote))}。")
+    return lines
+
+
+def compose_where(index: Index, q: Query, hits: list[Hit], decision: Decision, cites: Citations) -> list[str]:
+    """Where a topic is treated: the place of the best evidence (its heading cited) and the
+    sentence; a second place when the next evidence sits elsewhere."""
+    lines: list[str] = []
+    shown: set[str] = set()
+    for e in list(decision.evidence)[:4]:
+        if len(shown) >= 2:
+            break
+        u = e.unit
+        loc = u.location
+        heading = None
+        if loc.column_no is not None:
+            heading = index.units.get(f"{u.doc}:col{loc.column_no}")
+        elif loc.chapter_no is not None and loc.section_no is not None:
+            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}.s{loc.section_no:02d}")
+        elif loc.chapter_no is not None:
+            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}")
+        if heading is None or heading.id in shown:
+            continue
+        if not e.subject and shown:
+            continue
+        place = u.label.split(" › ")
+        where = " › ".join(place[:2]) if loc.column_no is None else u.label.split(" › ")[0]
+        lines.append(f"{'另见' if shown else '在'}{where}{cites.marks(cites.cite(heading))}：")
+        quote = quote_span(e.sentence, q)
+        lines.append(f"{_strip_lead(quote).rstrip('。；')}{cites.marks(cites.cite(u, quote))}。")
+        shown.add(heading.id)
+    return lines
+
+
+def nearest_sections(index: Index, hits: list[Hit], cites: Citations, lex: Lexicon) -> list[str]:
+    """The headings of the top hits' sections, cited, for a refusal the reader can check."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for h in hits[:5]:
+        loc = h.unit.location
+        hid = None
+        if loc.column_no is not None:
+            hid = f"{h.unit.doc}:col{loc.column_no}"
+        elif loc.chapter_no is not None and loc.section_no is not None:
+            hid = f"{h.unit.doc}:ch{loc.chapter_no:02d}.s{loc.section_no:02d}"
+        elif loc.chapter_no is not None:
+            hid = f"{h.unit.doc}:ch{loc.chapter_no:02d}"
+        heading = index.units.get(hid) if hid else None
+        if heading is None or heading.id in seen:
+            continue
+        seen.add(heading.id)
+        out.append(f"{heading.label}{cites.marks(cites.cite(heading))}")
+        if len(out) >= 3:
+            break
+    if not out:
+        return []
+    return [lex.message("nearest") + "；".join(out)]
+
+
+__all__ = ["compose_evidence", "compose_where", "nearest_sections", "has_figure", "split_sentences"]

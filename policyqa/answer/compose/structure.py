@@ -1,0 +1,167 @@
+"""Answers read from a document's structure: a 专栏's items, a chapter's or section's outline,
+the whole outline, the indicator table, an article. Each statement cites the heading or unit it
+reads. With several documents in scope, each document that has the part answers in turn under
+its own short title.
+
+Left out: tables other than indicator tables (their rows are answered as text).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from policyqa.cite import Citations
+from policyqa.models import KIND_INDICATOR, Document, Unit
+from policyqa.query import Query
+from policyqa.text import split_sentences, to_cn_number
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+
+
+def _strip_lead(s: str) -> str:
+    return s[2:] if s.startswith("——") else s
+
+
+def doc_head(index: Index, doc: Document, docs: list[str]) -> list[str]:
+    """A document's title line, only when several documents answer."""
+    if len(docs) <= 1:
+        return []
+    return [f"#### 《{(doc.meta or {}).get('short_title') or doc.title}》"]
+
+
+def scoped_docs(q: Query, index: Index) -> list[Document]:
+    return [index.docs[q.doc]] if q.doc and q.doc in index.docs else list(index.docs.values())
+
+
+def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
+    lines: list[str] = []
+    docs = [d for d in scoped_docs(q, index) if any(c.no == q.column_no for c in d.columns)]
+    for doc in docs:
+        col = next(c for c in doc.columns if c.no == q.column_no)
+        col_unit = index.units[col.id]
+        lines += doc_head(index, doc, [d.id for d in docs])
+        if not col.items:  # an indicator table: its rows by category
+            rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.location.column_no == col.no]
+            lines.append(f"#### 专栏{col.no}「{col.title}」（共{len(rows)}项指标）")
+            lines.append(f"{col_unit.text}{cites.marks(cites.cite(col_unit))}")
+            cats: dict[str, list[Unit]] = {}
+            for u in rows:
+                cats.setdefault((u.indicator.category if u.indicator else None) or "其他", []).append(u)
+            for cat, us in cats.items():
+                names = "、".join(u.indicator.display_name for u in us if u.indicator)
+                lines.append(f"- {cat}：{names}{cites.marks(*(cites.cite(u) for u in us))}")
+            continue
+        lines.append(f"#### 专栏{col.no}「{col.title}」（共{len(col.items)}项）")
+        for item in col.items:
+            u = index.units[item.id]
+            first = split_sentences(u.text)[0]
+            lines.append(f"- {first.rstrip('。；')}{cites.marks(cites.cite(u, first))}。")
+    return lines
+
+
+def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
+    """What a chapter or section covers: its heading, first sentence, sections and lead phrases."""
+    lines: list[str] = []
+    docs = [d for d in scoped_docs(q, index) if any(c.no == q.chapter_no for c in d.chapters)]
+    for doc in docs:
+        ch = next(c for c in doc.chapters if c.no == q.chapter_no)
+        lines += doc_head(index, doc, [d.id for d in docs])
+        head = index.units.get(ch.id)
+        if q.section_no is not None:
+            sec = next((s for s in ch.sections if s.no == q.section_no), None)
+            if sec is None:
+                continue
+            sh = index.units.get(sec.id)
+            if sh is not None:
+                lines.append(
+                    f"{sh.text}（第{to_cn_number(ch.no)}章「{ch.title}」）{cites.marks(cites.cite(sh))}："
+                )
+            for uid in sec.unit_ids:
+                u = index.units[uid]
+                sent = u.lead or split_sentences(u.text)[0]
+                lines.append(f"- {_strip_lead(sent).rstrip('。；')}{cites.marks(cites.cite(u, sent))}。")
+            for col in doc.columns:
+                if col.chapter_no == ch.no and col.section_no == sec.no:
+                    cu = index.units[col.id]
+                    lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
+            continue
+        if head is not None:
+            if ch.sections:
+                lines.append(f"#### 第{to_cn_number(ch.no)}章分{len(ch.sections)}节")
+            lines.append(f"{head.text}{cites.marks(cites.cite(head))}")
+        for sec in ch.sections:
+            sh = index.units.get(sec.id)
+            if sh is not None:
+                lines.append(f"- {sh.text}{cites.marks(cites.cite(sh))}")
+        if not ch.sections:
+            body = [u for u in doc.units if u.location.chapter_no == ch.no and u.kind not in ("heading",)]
+            for u in body[:6]:
+                sent = split_sentences(u.text)[0] if split_sentences(u.text) else u.text
+                lines.append(f"- {_strip_lead(sent).rstrip('。；')}{cites.marks(cites.cite(u, sent))}")
+        for col in doc.columns:
+            if col.chapter_no == ch.no:
+                cu = index.units[col.id]
+                lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
+    return lines
+
+
+def compose_article(index: Index, q: Query, cites: Citations) -> list[str]:
+    """An article's text, cited as a whole (one unit per article)."""
+    lines: list[str] = []
+    nos = [r.no for r in q.refs if r.kind == "article"]
+    docs = [d for d in scoped_docs(q, index) if any(u.location.article_no in nos for u in d.units)]
+    for doc in docs:
+        lines += doc_head(index, doc, [d.id for d in docs])
+        for u in doc.units:
+            if u.location.article_no in nos and u.kind != "heading":
+                lines.append(f"{u.text.rstrip()}{cites.marks(cites.cite(u))}")
+    return lines
+
+
+def compose_table(index: Index, q: Query, cites: Citations) -> list[str]:
+    """An indicator table as a whole: every row, or those of one attribute or one category."""
+    t = q.asked
+    lines: list[str] = []
+    for doc in scoped_docs(q, index):
+        rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.indicator is not None]
+        if not rows:
+            continue
+        col = rows[0].location.column_no
+        attrs = [a for a in dict.fromkeys(u.indicator.attribute for u in rows) if a and a in t]
+        cats = [c for c in dict.fromkeys(u.indicator.category for u in rows) if c and c in t]
+        chosen = [
+            u
+            for u in rows
+            if (not attrs or u.indicator.attribute in attrs) and (not cats or u.indicator.category in cats)
+        ]
+        what = "、".join([f"{c}类" for c in cats] + [f"属{a}" for a in attrs])
+        head = f"#### 专栏{col}主要指标共{len(rows)}项" + (f"，其中{what}的有{len(chosen)}项" if what else "")
+        lines += doc_head(index, doc, list(index.docs)) + [head]
+        for u in chosen:
+            ind = u.indicator
+            attr = ind.attribute or "表中未标注属性"
+            lines.append(f"- 第{ind.no}项 {ind.name}：{attr}{cites.marks(cites.cite(u))}")
+    return lines
+
+
+def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
+    """The chapters (or, asked about 专栏, the boxed columns), each heading cited."""
+    lines: list[str] = []
+    columns = "专栏" in q.asked
+    docs = scoped_docs(q, index)
+    for doc in docs:
+        n_sec = sum(len(c.sections) for c in doc.chapters)
+        lines += doc_head(index, doc, [d.id for d in docs])
+        lines.append(f"#### 共{len(doc.chapters)}章、{n_sec}节、{len(doc.columns)}个专栏")
+        if columns:
+            for col in doc.columns:
+                cu = index.units.get(col.id)
+                if cu is not None:
+                    lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
+            continue
+        for ch in doc.chapters:
+            head = index.units.get(ch.id)
+            if head is not None:
+                lines.append(f"- {head.text}（{len(ch.sections)}节）{cites.marks(cites.cite(head))}")
+    return lines

@@ -1,0 +1,226 @@
+"""Sentence-level evidence, and the decision it supports: answered, partly covered, not covered.
+
+Each candidate sentence (from the top retrieved units, and for a question that names a place,
+every sentence naming it) gets:
+
+- ``coverage``: the IDF-weighted share of the question's terms it holds, each term matched by
+  itself or by the documents' terms for it (kb/synonyms.tsv);
+- ``subject``: whether it holds the question's heaviest topic term;
+- ``dense``: the dense similarity of its unit to the question (paraphrase the words miss);
+- ``attribute``: whether it carries what is asked (a figure for 多少, a year for 什么时候).
+
+``decide`` turns the best evidence into an ``Outcome`` with the thresholds in ``THRESHOLDS`` —
+the one place they live, fitted on the dev split (eval/fit_evidence.py). Left out: a trained
+cross-encoder (a ``st:`` reranker could replace ``dense``), negation inside a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from policyqa import stats
+from policyqa.models import KIND_HEADING, KIND_INDICATOR, KIND_TABLE_HEAD, KIND_TITLE, Hit, Unit
+from policyqa.query import Ask, Query, Term
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float = 0.5  # coverage for a full answer (with the subject term)
+    partial: float = 0.33  # coverage for a partly covered topic
+    dense_floor: float = 0.86  # dense similarity that counts as evidence of the topic on its own
+    dense_weight: float = 0.6
+    rank_weight: float = 0.15
+    attribute_weight: float = 0.3
+    keep: float = 0.7  # a further sentence must score this share of the best one
+    row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
+    clause_chars: int = 90  # sentences longer than this are quoted by their relevant clauses
+
+
+THRESHOLDS = Thresholds()
+
+_YEAR_TOKEN = re.compile(r"(?:19|20)\d\d\s*年?")
+_FIGURE = re.compile(r"\d")
+_CLAUSE_END = re.compile(r"(?<=[，；：,;:])")
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    PARTIAL = "partial"
+    NOT_COVERED = "not_covered"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    unit: Unit
+    sentence: str
+    rank: int
+    coverage: float
+    subject: bool
+    dense: float
+    attribute: bool
+    score: float
+    found: frozenset[str] = frozenset()  # the question's terms it holds
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    detail: str = ""
+    evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+
+
+def has_figure(sentence: str) -> bool:
+    """A number that is not a year (「2025年」 is no answer to 多少)."""
+    return bool(_FIGURE.search(_YEAR_TOKEN.sub("", sentence)))
+
+
+def carries_attribute(q: Query, sentence: str) -> bool:
+    if q.has(Ask.AMOUNT) or q.has(Ask.COMPARE):
+        return has_figure(sentence)
+    if q.has(Ask.WHEN):
+        return bool(_YEAR_TOKEN.search(sentence))
+    return True
+
+
+def subject_term(q: Query) -> Term | None:
+    """The heaviest topic term the documents know (a word they never use cannot be the subject)."""
+    topic = [t for t in (q.topic or q.terms) if t.known] or list(q.topic or q.terms)
+    return max(topic, key=lambda t: t.weight) if topic else None
+
+
+def score_terms(q: Query, text: str) -> tuple[float, frozenset[str]]:
+    total = sum(t.weight for t in q.terms)
+    if not total:
+        return 0.0, frozenset()
+    low = text.lower()
+    found = frozenset(t.word for t in q.terms if t.found_in(low))
+    return sum(t.weight for t in q.terms if t.word in found) / total, found
+
+
+def in_scope(u: Unit, q: Query) -> bool:
+    """Is the unit inside the chapter / section / 专栏 the question names (True if none)?"""
+    loc = u.location
+    if q.column_no is not None and loc.column_no != q.column_no:
+        return False
+    if q.chapter_no is not None and loc.chapter_no != q.chapter_no:
+        return False
+    return q.section_no is None or loc.section_no == q.section_no
+
+
+def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tuple[int, Unit]]:
+    out = [(r, h.unit) for r, h in enumerate(hits[:limit])]
+    scoped = q.column_no is not None or q.chapter_no is not None
+    if scoped:
+        # a question about a named part is answered from that part
+        seen = {u.id for _, u in out}
+        docs = [q.doc] if q.doc else list(index.retrievable)
+        out = [(r, u) for r, u in out if in_scope(u, q)]
+        out += [
+            (limit, u)
+            for d in docs
+            for u in index.retrievable.get(d, [])
+            if u.id not in seen and in_scope(u, q)
+        ]
+    if q.places:
+        # every unit naming the place (a city may be named in many measures across chapters)
+        seen = {u.id for _, u in out}
+        docs = [q.doc] if q.doc else list(index.retrievable)
+        for d in docs:
+            for u in index.retrievable.get(d, []):
+                if u.id not in seen and any(p in u.text for p in q.places):
+                    out.append((limit, u))
+                    seen.add(u.id)
+    return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]
+
+
+def gather(
+    index: Index,
+    q: Query,
+    hits: list[Hit],
+    dense: dict[str, float],
+    limit: int = 8,
+    t: Thresholds | None = None,
+) -> list[Evidence]:
+    """Scored sentences, best first."""
+    t = t or THRESHOLDS
+    subj = subject_term(q)
+    out: list[Evidence] = []
+    for rank, u in _candidates(index, q, hits, limit):
+        sents = [u.text] if u.kind == KIND_INDICATOR else [s for s, _ in stats.sentence_tokens(index, u)]
+        context = u.label.split(" › ")[-1].lower()
+        for s in sents or [u.text]:
+            cov, found = score_terms(q, s)
+            # the heading above a sentence says what it is about (「专栏2 › 锅炉整治」)
+            ctx_cov, ctx_found = score_terms(q, context + s)
+            if ctx_cov > cov:
+                cov, found = (cov + ctx_cov) / 2, ctx_found
+            if q.places and not any(p in s for p in q.places):
+                cov *= 0.5
+            d = dense.get(u.id, 0.0)
+            attr = carries_attribute(q, s)
+            score = (
+                cov
+                + t.dense_weight * max(0.0, d - 0.75)
+                + t.rank_weight / (1 + rank)
+                + (t.attribute_weight if attr else 0.0)
+            )
+            out.append(Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found))
+    out.sort(key=lambda e: -e.score)
+    return out
+
+
+def missing_terms(q: Query, evidence: list[Evidence]) -> list[str]:
+    found = set().union(*(e.found for e in evidence[:3])) if evidence else set()
+    return [t.word for t in q.terms if t.word not in found]
+
+
+def decide(q: Query, evidence: list[Evidence], t: Thresholds | None = None) -> Decision:
+    """answered / partly covered / not covered, from the best evidence."""
+    t = t or THRESHOLDS
+    if not q.terms or not evidence:
+        return Decision(Outcome.NOT_COVERED, "这一问题")
+    best = evidence[0]
+    strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
+    if strong:
+        if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
+            subj = subject_term(q)
+            what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
+            return Decision(Outcome.PARTIAL, f"{subj.word if subj else ''}的{what}", tuple(strong))
+        return Decision(Outcome.ANSWERED, "", tuple(evidence))
+    top_cov = max(e.coverage for e in evidence)
+    top_dense = max(e.dense for e in evidence)
+    if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
+        known = {t.word for t in q.terms if t.known}
+        miss = [w for w in missing_terms(q, evidence) if w in known]
+        return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
+    miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.known for t in q.terms)]
+    miss = miss or missing_terms(q, evidence) or [x.word for x in q.terms]
+    return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
+
+
+def quote_span(sentence: str, q: Query, t: Thresholds | None = None) -> str:
+    """The verbatim part of a long sentence that carries the question's terms: from the first
+    clause holding a term to the last (a figure's clause is kept with its term)."""
+    t = t or THRESHOLDS
+    if len(sentence) <= t.clause_chars:
+        return sentence
+    clauses = [c for c in _CLAUSE_END.split(sentence) if c]
+    low = [c.lower() for c in clauses]
+    hit = [i for i, c in enumerate(low) if any(term.found_in(c) for term in q.terms)]
+    if not hit:
+        return sentence
+    a, b = hit[0], hit[-1]
+    if (
+        (q.has(Ask.AMOUNT) or q.has(Ask.COMPARE))
+        and b + 1 < len(clauses)
+        and not has_figure("".join(clauses[a : b + 1]))
+    ):
+        b += 1
+    out = "".join(clauses[a : b + 1]).rstrip("，；：,;:")
+    return out if len(out) >= 8 else sentence

@@ -1,0 +1,212 @@
+"""Refusals as types: what the documents cannot answer, decided before and after retrieval.
+
+``before_search`` reads the ``Query`` alone: requests that are no questions about the documents
+(instructions to the system, small talk, writing, weather, personal advice — cue phrases in
+kb/lexicon/guard.yaml), parts the documents do not have (「专栏12」「第二十章」), and scope
+conflicts taken from the documents' metadata and text: another five-year period, a year no
+document mentions, another region (kb/lexicon/regions.tsv) than the documents'. ``after_search``
+lets a named region through when a retrieved sentence names it together with the question's
+topic (a plan may speak of a neighbouring province). Evidence-based refusals (the topic is not
+covered) come from ``policyqa.answer.evidence``.
+
+A ``Refusal`` carries its kind and a detail; ``message`` renders the user's text from
+kb/lexicon/messages.yaml. No control flow depends on display strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from policyqa import stats
+from policyqa.lexicon import Lexicon
+from policyqa.models import Hit
+from policyqa.query import RE_PERIOD, Query
+from policyqa.refs import ARTICLE, CHAPTER, COLUMN, INDICATOR, SECTION
+from policyqa.text import split_sentences, to_cn_number
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+
+
+class RefusalKind(StrEnum):
+    INSTRUCTION = "instruction"
+    SMALLTALK = "smalltalk"
+    CREATIVE = "creative"
+    WEATHER = "weather"
+    ADVICE = "advice"
+    NO_TEXT = "no_text"
+    MISSING_PART = "missing_part"
+    OTHER_PERIOD = "other_period"
+    OTHER_YEAR = "other_year"
+    OTHER_REGION = "other_region"
+    NOT_COVERED = "not_covered"
+
+
+# kinds after which the nearest sections are worth showing (the question was about the topic)
+SHOWS_NEAREST = frozenset(
+    {RefusalKind.NOT_COVERED, RefusalKind.OTHER_REGION, RefusalKind.OTHER_YEAR, RefusalKind.OTHER_PERIOD}
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: RefusalKind
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "detail": self.detail}
+
+
+def docs_in_scope(q: Query, index: Index) -> list[str]:
+    return [q.doc] if q.doc and q.doc in index.docs else list(index.docs)
+
+
+def docs_phrase(index: Index, docs: list[str]) -> str:
+    """How messages name the documents: 《short title》 for one, 「文件库」 for many."""
+    if len(docs) == 1:
+        d = index.docs[docs[0]]
+        return f"《{(d.meta or {}).get('short_title') or d.title}》"
+    return "文件库中的文件"
+
+
+def examples(index: Index) -> str:
+    """Example questions from the documents' structure (its first indicator, a 专栏, a chapter)."""
+    out = []
+    for d in index.docs.values():
+        if d.indicators:
+            ind = d.indicators[0]
+            out.append(f"「{ind.name}的目标是多少？」")
+        if d.columns:
+            out.append(f"「专栏{d.columns[-1].no}包括哪些内容？」")
+        if d.chapters:
+            out.append(f"「第{to_cn_number(d.chapters[-1].no)}章讲什么？」")
+        if out:
+            break
+    return "".join(out[:3])
+
+
+def message(r: Refusal, q: Query, index: Index, lex: Lexicon) -> str:
+    docs = docs_in_scope(q, index)
+    metas = [index.docs[d].meta or {} for d in docs]
+    return lex.message(
+        f"refusal.{r.kind.value}",
+        detail=r.detail,
+        docs=docs_phrase(index, docs),
+        examples=examples(index),
+        own_region="、".join(dict.fromkeys(m.get("region") or "" for m in metas if m.get("region")))
+        or "本地区",
+        own_period="、".join(dict.fromkeys(f"“{p}”" for p in (doc_period(index, d) for d in docs) if p))
+        or "本",
+    )
+
+
+def missing_part(q: Query, index: Index) -> str | None:
+    """A part the question names that no document in scope has (「专栏12（规划共有专栏1—9）」)."""
+    docs = [index.docs[d] for d in docs_in_scope(q, index)]
+    for r in q.refs:
+        if r.kind == CHAPTER and not any(c.no == r.no for d in docs for c in d.chapters):
+            n = max((len(d.chapters) for d in docs), default=0)
+            return f"{r.label}（共{n}章）"
+        if r.kind == SECTION:
+            ch_no = r.chapter or q.chapter_no
+            chs = [c for d in docs for c in d.chapters if ch_no is None or c.no == ch_no]
+            if not chs:
+                return f"{r.label}（共{max((len(d.chapters) for d in docs), default=0)}章）"
+            if not any(s.no == r.no for c in chs for s in c.sections):
+                where = f"第{to_cn_number(ch_no)}章" if ch_no else ""
+                return f"{where}第{to_cn_number(r.no)}节（该章共{max(len(c.sections) for c in chs)}节）"
+        if r.kind == COLUMN and not any(c.no == r.no for d in docs for c in d.columns):
+            n = max((len(d.columns) for d in docs), default=0)
+            return f"{r.label}（共{n}个专栏）" if n else f"{r.label}（没有专栏）"
+        if r.kind == INDICATOR and not any(i.no == r.no for d in docs for i in d.indicators):
+            n = max((len(d.indicators) for d in docs), default=0)
+            return f"{r.label}（主要指标共{n}项）"
+        if r.kind == ARTICLE and not any(u.location.article_no == r.no for d in docs for u in d.units):
+            return f"{r.label}"
+    return None
+
+
+def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
+    kind = lex.guard_kind(q.asked)
+    if kind:
+        return Refusal(RefusalKind(kind))
+    part = missing_part(q, index)
+    if part:
+        return Refusal(RefusalKind.MISSING_PART, part)
+    known_years = stats.doc_years(index, q.doc)
+    unknown = [y for y in q.years if y not in known_years]
+    if unknown:
+        return Refusal(RefusalKind.OTHER_YEAR, str(unknown[0]))
+    return None
+
+
+def own_regions(index: Index, lex: Lexicon, docs: list[str]) -> set[str]:
+    """The gazetteer names of the documents' own regions (from their metadata and titles)."""
+    out: set[str] = set()
+    for d in docs:
+        doc = index.docs[d]
+        for text in ((doc.meta or {}).get("region") or "", doc.title):
+            for r, _ in lex.regions_in(text):
+                out.add(r.name)
+    return out
+
+
+def doc_period(index: Index, doc: str) -> str | None:
+    d = index.docs[doc]
+    m = RE_PERIOD.search((d.meta or {}).get("period") or d.title)
+    return m.group(0) if m else None
+
+
+def _co_mentioned(q: Query, hits: list[Hit], forms: tuple[str, ...], index: Index | None = None) -> bool:
+    """Does a retrieved sentence name one of ``forms`` together with the question's topic?
+    With ``index``, the form may stand anywhere in the hit's section (a plan's review of the
+    previous period names the period once, at the head of the section)."""
+    topic = [t for t in q.topic if t.known and not any(f in t.word for f in forms)]
+    if not topic:
+        return False
+    for h in hits[:5]:
+        for s in split_sentences(h.unit.text):
+            low = s.lower()
+            if sum(t.found_in(low) for t in topic) < max(1, len(topic) // 2):
+                continue
+            context = s if index is None else _section_text(index, h)
+            if any(f in context for f in forms):
+                return True
+    return False
+
+
+def _section_text(index: Index, h: Hit) -> str:
+    loc = h.unit.location
+    if loc.chapter_no is None:
+        return h.unit.text
+    return "".join(
+        u.text
+        for u in index.retrievable.get(h.unit.doc, [])
+        if u.location.chapter_no == loc.chapter_no and u.location.section_no == loc.section_no
+    )
+
+
+def after_search(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> Refusal | None:
+    """Another five-year period or region than the documents' own, unless a retrieved sentence
+    names it with the question's topic (and, for a period, the question asks no target of it:
+    a plan reviews the previous period's results but sets no targets for it)."""
+    docs = docs_in_scope(q, index)
+    own_periods = {doc_period(index, d) for d in docs} - {None}
+    for p in q.periods:
+        if own_periods and p not in own_periods:
+            # a plan's review of the previous period speaks of it a paragraph at a time
+            if lex.ask_matches("target", q.asked) or not _co_mentioned(q, hits, (p,), index):
+                return Refusal(RefusalKind.OTHER_PERIOD, f"“{p}”时期")
+    own = own_regions(index, lex, docs)
+    if any((index.docs[d].meta or {}).get("region") in ("全国", "中华人民共和国") for d in docs):
+        return None  # a national document covers every region
+    others = [name for name in q.regions if name not in own]
+    if not others or own & set(q.regions):
+        return None
+    region = lex.region(others[0])
+    forms = region.forms if region else (others[0],)
+    if _co_mentioned(q, hits, forms):
+        return None
+    return Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])

@@ -1,0 +1,273 @@
+"""``ask(index, question, history) → Answer``: the answerer as plain steps.
+
+1. ``check_input`` — empty / too long / no text → ``invalid``.
+2. ``followup.standalone`` — a follow-up becomes a standalone question.
+3. ``analyze`` — one ``Query`` (policyqa.query).
+4. ``guard.before_search`` — requests that are no questions, missing parts, unknown years.
+5. ``search`` — hybrid retrieval; ``guard.after_search`` — other periods and regions.
+6. ``intent.choose``; for topic intents, ``evidence.gather`` + ``evidence.decide``
+   → answered / partly covered / not covered.
+7. ``compose`` by intent; ``finish`` numbers citations and checks the contract.
+
+A contract violation is a bug: it is logged and counted (``CONTRACT_VIOLATIONS``), and the
+question is answered as not covered rather than with a broken answer. With an LLM the same
+evidence goes to the model (policyqa.llm) and its answer is checked the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from policyqa.answer import evidence, followup, guard
+from policyqa.answer.compose.free import compose_evidence, compose_where, nearest_sections
+from policyqa.answer.compose.indicator import compose_compare, compose_indicator
+from policyqa.answer.compose.structure import (
+    compose_article,
+    compose_column,
+    compose_navigation,
+    compose_outline,
+    compose_table,
+)
+from policyqa.answer.intent import STRUCTURAL, Intent, choose
+from policyqa.cite import Citations, contract_problems, renumber
+from policyqa.lexicon import Lexicon, lexicon_for
+from policyqa.models import (
+    OUTCOME_ANSWERED,
+    OUTCOME_INVALID,
+    OUTCOME_NOT_COVERED,
+    OUTCOME_PARTIAL,
+    Answer,
+    Hit,
+)
+from policyqa.query import Query, analyze
+from policyqa.retrieve import SearchTrace, search
+
+History = Sequence[dict[str, Any]]
+log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+CONTRACT_VIOLATIONS = {"count": 0}
+
+
+def check_input(question: str, max_chars: int) -> str | None:
+    """A message for input that cannot be a question, else None."""
+    q = (question or "").strip()
+    if not q:
+        return "请输入问题。"
+    if len(q) > max_chars:
+        return f"问题太长（{len(q)} 字），请精简到 {max_chars} 字以内。"
+    if not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", q):
+        return "没有读到可以检索的文字，请用中文提问。"
+    return None
+
+
+def ask(
+    index: Any,
+    question: str,
+    history: History = (),
+    *,
+    llm: Any = None,
+    on_token: Callable[[str], None] | None = None,
+    k: int = 8,
+    doc: str | None = None,
+) -> Answer:
+    """Answer from the documents. Never raises for any input string; ``doc`` limits the
+    answer to one document (the caller checks that it exists)."""
+    t0 = time.perf_counter()
+    problem = check_input(question, index.settings.max_question_chars)
+    if problem:
+        return Answer(question=question or "", answer=problem, answerable=False, mode="invalid")
+    lex = lexicon_for(index.settings.kb_dir)
+    history = followup.clean_history(history)
+    standalone = followup.standalone(question, history, index, lex)
+    q = analyze(standalone, index, lex)
+    if doc:
+        q = replace(q, doc=doc)
+    trace = SearchTrace()
+    refusal = guard.before_search(q, index, lex)
+    hits: list[Hit] = []
+    if refusal is None or refusal.kind in guard.SHOWS_NEAREST:
+        hits = search(index, q, k=k, trace=trace)
+    refusal = refusal or guard.after_search(q, index, lex, hits)
+    timings = {f"search.{n}": v for n, v in trace.timings_ms.items()}
+    timings["search"] = (time.perf_counter() - t0) * 1000
+    if refusal is not None:
+        return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
+    intent = choose(q, index)
+    decision = None
+    if intent in (Intent.INDICATOR, Intent.COMPARE):
+        ev = evidence.gather(index, q, hits, dict(trace.dense))
+        if not q.explicit_indicator:
+            intent = _row_or_prose(q, ev, intent)
+        if intent != Intent.FREE:
+            decision = evidence.Decision(evidence.Outcome.ANSWERED, "", tuple(_prose_for_row(q, ev)))
+    if intent not in STRUCTURAL and decision is None:
+        dense = dict(trace.dense)
+        ev = evidence.gather(index, q, hits, dense)
+        decision = evidence.decide(q, ev)
+        if decision.outcome == evidence.Outcome.NOT_COVERED and not q.refs:
+            refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, decision.detail)
+            return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
+    t1 = time.perf_counter()
+    try:
+        text, cites = compose(index, q, intent, hits, decision, lex)
+    except ContractError:
+        with _LOCK:
+            CONTRACT_VIOLATIONS["count"] += 1
+        log.exception("answer failed its citation check: %r", standalone)
+        text, cites = "", ()
+    timings["compose"] = (time.perf_counter() - t1) * 1000
+    if not text:
+        refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, "这一问题的具体内容")
+        return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
+    outcome = (
+        OUTCOME_PARTIAL if decision and decision.outcome == evidence.Outcome.PARTIAL else OUTCOME_ANSWERED
+    )
+    if q.english:
+        text = "#### Answer from the documents (in Chinese), with citations\n" + text
+    answer = Answer(question, text, True, cites, "extractive", timings, standalone, outcome=outcome)
+    if llm is not None:
+        answer = _try_llm(index, answer, standalone, hits, llm, history, on_token)
+    timings["total"] = (time.perf_counter() - t0) * 1000
+    return replace(answer, timings_ms=timings)
+
+
+def _row_or_prose(q: Query, ev: list[evidence.Evidence], intent: Intent) -> Intent:
+    """A row matched by name answers only if no sentence of the text holds more of the
+    question: 「完成整治的水源地环境问题有多少个」 names a row's words but asks a prose figure."""
+    rows = [e for e in ev if e.unit.location.indicator_no in q.indicator_nos and e.unit.indicator is not None]
+    prose = [e for e in ev if e.unit.indicator is None and e.attribute]
+    row_cov = max((e.coverage for e in rows), default=0.0)
+    if prose and prose[0].coverage > row_cov + evidence.THRESHOLDS.row_margin and prose[0].subject:
+        return Intent.FREE
+    return intent
+
+
+def _prose_for_row(q: Query, ev: list[evidence.Evidence]) -> list[evidence.Evidence]:
+    """The text's own sentence stating the row's measure with a figure (the review chapter
+    often gives the same measure, sometimes by another method), at most one."""
+    for e in ev:
+        if e.unit.indicator is None and e.subject and evidence.has_figure(e.sentence):
+            if e.coverage >= evidence.THRESHOLDS.answer:
+                return [e]
+    return []
+
+
+class ContractError(AssertionError):
+    """An answer whose markers, citations or quotes break the contract (a composer bug)."""
+
+
+def compose(
+    index: Any, q: Query, intent: Intent, hits: list[Hit], decision: Any, lex: Lexicon
+) -> tuple[str, tuple]:
+    """The extractive answer and its citations ("" when nothing fits)."""
+    cites = Citations()
+    docs = guard.docs_phrase(index, guard.docs_in_scope(q, index))
+    lines: list[str] = []
+    if intent in (Intent.INDICATOR, Intent.COMPARE):
+        lines = compose_compare(index, q, cites, lex) if intent == Intent.COMPARE else []
+        lines = lines or compose_indicator(index, q, cites)
+        for e in decision.evidence if decision else ():
+            quote = evidence.quote_span(e.sentence, q)
+            lines.append(f"正文：{quote.rstrip('。；，')}{cites.marks(cites.cite(e.unit, quote))}。")
+    elif intent == Intent.COLUMN:
+        lines = compose_column(index, q, cites)
+    elif intent == Intent.NAVIGATION:
+        lines = compose_navigation(index, q, cites)
+    elif intent == Intent.ARTICLE:
+        lines = compose_article(index, q, cites)
+    elif intent == Intent.TABLE:
+        lines = compose_table(index, q, cites)
+    elif intent == Intent.OUTLINE:
+        lines = compose_outline(index, q, cites)
+    elif intent == Intent.WHERE and decision is not None:
+        lines = compose_where(index, q, hits, decision, cites)
+    if not lines and decision is None:
+        # a structural intent found nothing (a part named with a topic): read the evidence
+        decision = evidence.decide(q, evidence.gather(index, q, hits, {}))
+        if decision.outcome == evidence.Outcome.NOT_COVERED:
+            decision = evidence.Decision(evidence.Outcome.ANSWERED, "", decision.evidence)
+    if not lines and decision is not None:
+        lines = compose_evidence(index, q, decision, intent, cites, lex, docs)
+    if not lines:
+        return "", ()
+    text, final = renumber("\n".join(lines), cites.items)
+    problems = contract_problems(text, final, index.source_canon)
+    if problems:
+        raise ContractError("; ".join(problems))
+    return text, final
+
+
+def _refuse(
+    index: Any,
+    q: Query,
+    refusal: guard.Refusal,
+    hits: list[Hit],
+    lex: Lexicon,
+    question: str,
+    standalone: str,
+    timings: dict[str, float],
+    t0: float,
+) -> Answer:
+    """A refusal in the user's words, with the nearest sections cited where they help."""
+    text = guard.message(refusal, q, index, lex)
+    cites: tuple = ()
+    if refusal.kind in guard.SHOWS_NEAREST and hits:
+        c = Citations()
+        near = nearest_sections(index, hits, c, lex)
+        if near:
+            text, cites = renumber(text + "\n\n" + "\n".join(near), c.items)
+            if contract_problems(text, cites, index.source_canon):
+                text, cites = guard.message(refusal, q, index, lex), ()
+    timings["total"] = (time.perf_counter() - t0) * 1000
+    return Answer(
+        question=question,
+        answer=text,
+        answerable=False,
+        citations=cites,
+        mode="refusal",
+        timings_ms=timings,
+        standalone_question=standalone,
+        outcome=OUTCOME_NOT_COVERED,
+    )
+
+
+def _try_llm(
+    index: Any,
+    extractive: Answer,
+    question: str,
+    hits: list[Hit],
+    llm: Any,
+    history: History,
+    on_token: Callable[[str], None] | None,
+) -> Answer:
+    from policyqa import llm as llm_mod
+
+    notice = "大模型暂不可用，已改用原文摘录回答。"
+    try:
+        outcome = llm_mod.llm_answer(
+            question, hits, llm, history=followup.history_pairs(history), on_token=on_token
+        )
+    except Exception as e:  # the LLM path must never take the answer down
+        return replace(extractive, mode=f"llm-fallback:{type(e).__name__}", notice=notice)
+    ans = getattr(outcome, "answer", outcome)
+    reason = getattr(outcome, "reason", "unchecked")
+    if ans is None:
+        return replace(extractive, mode=f"llm-fallback:{reason}", notice=notice)
+    if contract_problems(ans.answer, ans.citations, index.source_canon):
+        return replace(
+            extractive,
+            mode="llm-fallback:unchecked",
+            notice="大模型的回答未通过引用核验，已改用原文摘录回答。",
+        )
+    return replace(
+        ans, question=extractive.question, standalone_question=question, outcome=extractive.outcome
+    )
+
+
+__all__ = ["ask", "check_input", "compose", "CONTRACT_VIOLATIONS", "OUTCOME_INVALID"]

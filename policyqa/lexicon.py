@@ -1,0 +1,197 @@
+"""The words the answerer works with, read once from ``kb/``: cue phrases, fillers, regions,
+synonyms, the English glossary and the user-facing messages.
+
+Files (all optional; a missing file means an empty table):
+
+- ``kb/lexicon/asks.yaml``: what a question asks (amount, when, where, list, …) → cue patterns;
+- ``kb/lexicon/guard.yaml``: requests that are no questions about the documents, and follow-up cues;
+- ``kb/lexicon/fillers.txt``: words that carry no topic;
+- ``kb/lexicon/regions.tsv``: a gazetteer (name, kind, short forms);
+- ``kb/lexicon/messages.yaml``: refusal and partial-answer messages with placeholders;
+- ``kb/synonyms.tsv`` (everyday word → the documents' terms), ``kb/glossary-en.tsv`` (English).
+
+``lexicon_for(kb_dir)`` caches one ``Lexicon`` per directory and file stamps, so an edited kb/
+is picked up without a restart and nothing is re-read while answering. ``fingerprint`` hashes
+every file; the index manifest records it. Left out: morphology (the synonym table lists each
+variant it wants).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LEXICON_FILES = (
+    "lexicon/asks.yaml",
+    "lexicon/guard.yaml",
+    "lexicon/fillers.txt",
+    "lexicon/regions.tsv",
+    "lexicon/messages.yaml",
+    "synonyms.tsv",
+    "glossary-en.tsv",
+)
+
+
+def _compile(fragments: list[str]) -> re.Pattern[str]:
+    # an empty list must match nothing (an empty alternation would match everywhere)
+    return re.compile("|".join(f"(?:{f})" for f in fragments) if fragments else r"(?!x)x", re.I)
+
+
+def _terms(path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A two-column table (asked → the documents' terms), longest asked word first."""
+    if not path.exists():
+        return ()
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            asked, plan = line.split("\t", 1)
+            pairs.append((asked.strip().lower(), tuple(plan.split())))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must be a mapping")
+    return data
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    kind: str  # province / city / country
+    forms: tuple[str, ...]  # every way of writing it, the full name first
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    asks: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    guards: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    fillers: frozenset[str] = frozenset()
+    regions: tuple[Region, ...] = ()
+    synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    glossary: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    messages: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    def ask_matches(self, kind: str, text: str) -> bool:
+        pat = self.asks.get(kind)
+        return bool(pat and pat.search(text))
+
+    def guard_kind(self, text: str) -> str | None:
+        """The first guard kind (instruction, smalltalk, …) whose cue the text holds."""
+        for kind, pat in self.guards.items():
+            if kind != "followup" and pat.search(text):
+                return kind
+        return None
+
+    def regions_in(self, text: str) -> list[tuple[Region, str]]:
+        """Regions the text names, with the form used (longest forms first, no overlaps)."""
+        found: list[tuple[Region, str]] = []
+        taken = text
+        for r in self.regions:
+            for f in sorted(r.forms, key=len, reverse=True):
+                if len(f) >= 2 and f in taken:
+                    found.append((r, f))
+                    taken = taken.replace(f, "\0" * len(f))
+                    break
+        return found
+
+    def region(self, name: str) -> Region | None:
+        """The gazetteer entry for a name written any of its ways (「广西」 → 广西壮族自治区)."""
+        for r in self.regions:
+            if name in r.forms or any(f in name for f in r.forms if len(f) >= 2):
+                return r
+        return None
+
+    def variants(self, word: str, question: str = "") -> tuple[str, ...]:
+        """A word and the documents' terms for it (挖沙 → 采砂). The table's word may sit inside
+        the token (「放鞭炮」 holds 「鞭炮」) or the token inside the table's word as the question
+        writes it (「广场舞」 cut as 广场 / 舞)."""
+        out = [word]
+        low = word.lower()
+        for asked, plan in self.synonyms:
+            if asked in low or (len(low) >= 2 and low in asked and asked in question.lower()):
+                out += plan
+        return tuple(dict.fromkeys(out))
+
+    def message(self, key: str, **values: str) -> str:
+        """A message of messages.yaml (``refusal.other_region`` style keys) with its placeholders."""
+        node: Any = self.messages
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if not isinstance(node, str):
+            raise KeyError(f"kb/lexicon/messages.yaml has no message {key!r}")
+        return node.format_map(_Blank(values))
+
+
+class _Blank(dict):
+    """format_map values; a placeholder with no value renders empty, never raises."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def lexicon_fingerprint(kb_dir: Path) -> str:
+    h = hashlib.sha256(b"lexicon/v1")
+    for rel in LEXICON_FILES:
+        p = Path(kb_dir) / rel
+        h.update(rel.encode() + b"\0")
+        if p.exists():
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_lexicon(kb_dir: Path) -> Lexicon:
+    kb = Path(kb_dir)
+    asks = {k: _compile([str(x) for x in v or []]) for k, v in _yaml(kb / "lexicon/asks.yaml").items()}
+    guards = {k: _compile([str(x) for x in v or []]) for k, v in _yaml(kb / "lexicon/guard.yaml").items()}
+    fillers_path = kb / "lexicon/fillers.txt"
+    fillers = frozenset(
+        w.lower()
+        for line in (fillers_path.read_text(encoding="utf-8").splitlines() if fillers_path.exists() else [])
+        if not line.startswith("#")
+        for w in line.split()
+    )
+    regions = []
+    reg_path = kb / "lexicon/regions.tsv"
+    if reg_path.exists():
+        for line in reg_path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                cols = line.split("\t")
+                name, kind = cols[0].strip(), (cols[1].strip() if len(cols) > 1 else "region")
+                forms = (name, *(cols[2].split() if len(cols) > 2 else ()))
+                regions.append(Region(name, kind, tuple(dict.fromkeys(forms))))
+    return Lexicon(
+        asks=asks,
+        guards=guards,
+        fillers=fillers,
+        regions=tuple(regions),
+        synonyms=_terms(kb / "synonyms.tsv"),
+        glossary=_terms(kb / "glossary-en.tsv"),
+        messages=_yaml(kb / "lexicon/messages.yaml"),
+        fingerprint=lexicon_fingerprint(kb),
+    )
+
+
+_CACHE: dict[Path, tuple[tuple[int, ...], Lexicon]] = {}
+_LOCK = threading.Lock()
+
+
+def lexicon_for(kb_dir: Path) -> Lexicon:
+    """The lexicon of ``kb_dir``, loaded once and again only when one of its files changes."""
+    kb = Path(kb_dir).resolve()
+    stamps = tuple((kb / rel).stat().st_mtime_ns if (kb / rel).exists() else 0 for rel in LEXICON_FILES)
+    with _LOCK:
+        cached = _CACHE.get(kb)
+        if cached is None or cached[0] != stamps:
+            _CACHE[kb] = (stamps, load_lexicon(kb))
+        return _CACHE[kb][1]

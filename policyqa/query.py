@@ -1,0 +1,412 @@
+"""One analysis of a question, computed once: ``analyze(question, index) → Query``.
+
+A ``Query`` holds what every later step needs: the normalised text (and the same text with the
+documents' terms for everyday and English words appended, for BM25), references to parts
+(``Ref``), topic terms with their variants and weights, places, years, five-year periods, what
+is asked (``Ask``), the indicator rows the question names, and the document it names.
+
+Words come from ``policyqa.lexicon`` (kb/ files) and from the documents' own metadata and
+structure; nothing here knows a particular document. Left out: spelling correction beyond the
+synonym table (the dense retriever carries misspelt questions), coreference inside one question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from policyqa.lexicon import Lexicon, lexicon_for
+from policyqa.refs import CHAPTER, COLUMN, INDICATOR, SECTION, Ref, find_refs, strip_refs
+from policyqa.text import repair, to_simplified
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+
+
+class Ask(StrEnum):
+    AMOUNT = "amount"
+    WHEN = "when"
+    WHO = "who"
+    WHERE = "where"
+    WHETHER = "whether"
+    LIST = "list"
+    COMPARE = "compare"
+    EXPLAIN = "explain"
+    NAVIGATION = "navigation"
+    OUTLINE = "outline"
+    TABLE = "table"
+    CLAIM = "claim"  # a premise to confirm or correct
+
+
+RE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+# five-year periods are how Chinese plans name themselves: 十三五, 十四五, 十五五
+RE_PERIOD = re.compile(r"十[一二三四五六七八九]五")
+RE_CJK = re.compile(r"[\u4e00-\u9fff]")
+RE_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+# ask kinds whose cue phrases are removed before topic words are read (「在哪一节」「讲什么」);
+# compare cues span topic words (「比2020年提高」) and stay
+CUE_KINDS = ("where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
+OOV_WEIGHT = 0.25  # share of a token's IDF kept for a word no document contains
+# relative references to chapters: the last one
+RE_LAST_CHAPTER = re.compile(r"最后一章|末章|最后一部分|the last chapter", re.I)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A topic word of the question, the documents' terms for it, and its weight (IDF)."""
+
+    word: str
+    variants: tuple[str, ...]
+    weight: float
+    place: bool = False  # a place the documents name (南宁, 漓江): a constraint, not a topic
+    parts: tuple[str, ...] = ()  # the word's own sub-words (保护措施 → 保护, 措施), fillers left out
+    known: bool = True  # the documents contain it (or a variant, or all its parts)
+
+    def found_in(self, text_lower: str) -> bool:
+        if any(v.lower() in text_lower for v in self.variants):
+            return True
+        return bool(self.parts) and all(p in text_lower for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # as asked
+    normalized: str  # simplified, repaired, with the documents' terms for its words appended
+    asked: str = ""  # simplified and repaired, nothing appended
+    refs: tuple[Ref, ...] = ()
+    terms: tuple[Term, ...] = ()
+    years: tuple[int, ...] = ()
+    periods: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()  # gazetteer regions named (full names)
+    asks: frozenset[Ask] = frozenset()
+    indicator_nos: tuple[int, ...] = ()  # rows the question names by number or by name
+    doc: str | None = None  # the document the question names (title, short title, 文号)
+    english: bool = False
+    content_chars: int = 0  # characters left once references, cues and fillers are removed
+    extra: dict[str, str] = field(default_factory=dict, compare=False)  # debugging notes
+
+    # references by kind (the first of each)
+    def ref(self, kind: str) -> Ref | None:
+        return next((r for r in self.refs if r.kind == kind), None)
+
+    @property
+    def chapter_no(self) -> int | None:
+        s = self.ref(SECTION)
+        if s is not None and s.chapter is not None:
+            return s.chapter
+        c = self.ref(CHAPTER)
+        return c.no if c else None
+
+    @property
+    def section_no(self) -> int | None:
+        s = self.ref(SECTION)
+        return s.no if s else None
+
+    @property
+    def column_no(self) -> int | None:
+        cols = [r for r in self.refs if r.kind == COLUMN]
+        return cols[0].no if len(cols) == 1 else None  # 「专栏2至专栏9」 names no one 专栏
+
+    @property
+    def explicit_indicator(self) -> bool:
+        return self.ref(INDICATOR) is not None
+
+    @property
+    def topic(self) -> tuple[Term, ...]:
+        """The terms that are no places."""
+        return tuple(t for t in self.terms if not t.place)
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        return tuple(t.word for t in self.terms if t.place)
+
+    def has(self, ask: Ask) -> bool:
+        return ask in self.asks
+
+    def with_terms(self, terms: tuple[Term, ...]) -> Query:
+        return replace(self, terms=terms)
+
+
+def normalize_question(text: str) -> str:
+    """Simplified, repaired text; invisible and control characters removed."""
+    # lone surrogates (valid in JSON, not in UTF-8) crash the e5 engine; zero-width and bidi
+    # marks split words invisibly (「森\u200b林」)
+    t = re.sub(r"[\ud800-\udfff]", "\ufffd", text or "")
+    t = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]", "", t)
+    t = to_simplified(t)
+    t = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", " ", t)
+    return repair(t).strip()
+
+
+def is_english(text: str) -> bool:
+    return not RE_CJK.search(text) and len(RE_LATIN_WORD.findall(text)) >= 2
+
+
+def expand(text: str, lex: Lexicon) -> str:
+    """Append the documents' terms for English words (an English question) and everyday words."""
+    low = f" {text.lower()} "
+    found: list[str] = []
+    if is_english(text) or len(RE_LATIN_WORD.findall(text)) >= 3:
+        for en, zh in lex.glossary:
+            if re.search(rf"(?<![a-z]){re.escape(en)}(?![a-z])", low):
+                found += zh
+                low = low.replace(en, " ")
+    for word, plan in lex.synonyms:
+        if word in low and not all(p in text for p in plan):
+            found += plan
+            low = low.replace(word, " ")
+    extra = [w for w in dict.fromkeys(found) if w not in text]
+    return f"{text} {' '.join(extra)}" if extra else text
+
+
+def _asks(text: str, lex: Lexicon) -> frozenset[Ask]:
+    return frozenset(a for a in Ask if lex.ask_matches(a.value, text))
+
+
+def named_doc(text: str, index: Index) -> str | None:
+    """The document the question names by title, short title or 文号 (the longest name wins)."""
+    best: tuple[int, str] | None = None
+    for d in index.docs.values():
+        meta = d.meta or {}
+        for name in (d.title, meta.get("title"), meta.get("short_title"), meta.get("doc_number")):
+            if name and len(name) >= 4 and name in text and (best is None or len(name) > best[0]):
+                best = (len(name), d.id)
+    return best[1] if best else None
+
+
+def document_names(index: Index, doc: str) -> list[str]:
+    d = index.docs[doc]
+    meta = d.meta or {}
+    return [n for n in (d.title, meta.get("title"), meta.get("short_title"), meta.get("doc_number")) if n]
+
+
+def _covered(name: str, q: str, generic: frozenset[str]) -> int:
+    """How many characters of ``name`` lie in common substrings (≥ 2 chars) with ``q``,
+    not counting characters that are too common in indicator names to identify one."""
+    covered = [False] * len(name)
+    for i in range(len(name)):
+        for j in range(len(name), i + 1, -1):
+            if name[i:j] in q:
+                for x in range(i, j):
+                    covered[x] = True
+                break
+    return sum(1 for i, c in enumerate(covered) if c and name[i] not in generic)
+
+
+def indicator_generic_chars(index: Index) -> frozenset[str]:
+    """Characters found in at least a third of the indicator names (比例, 率, 的 …): derived
+    from the documents' tables, not listed by hand."""
+    from policyqa import stats
+
+    return stats.indicator_generic_chars(index)
+
+
+def match_indicators(text: str, index: Index, doc: str | None = None) -> tuple[tuple[str, int], ...]:
+    """(doc, indicator no) of the rows whose names the question names well enough.
+
+    Score = the name's distinctive characters covered by substrings shared with the question
+    (≥ 4, and ≥ 40 % of the name); the best score wins, ties keep all.
+    """
+    generic = indicator_generic_chars(index)
+    best: list[tuple[float, str, int]] = []
+    low = text.lower()
+    for d in index.docs.values():
+        if doc and d.id != doc:
+            continue
+        for ind in d.indicators:
+            name = ind.name.lower()
+            core = sum(1 for c in name if c not in generic) or len(name)
+            cov = _covered(name, low, generic)
+            if cov >= min(4, core) and cov / core >= 0.4:
+                best.append((cov + cov / core / 100, d.id, ind.no))
+    if not best:
+        return ()
+    top = max(s for s, _, _ in best)
+    return tuple((d, no) for s, d, no in best if s >= top - 1e-9)
+
+
+def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
+    """Content words of the question (≥ 2 characters, not fillers, not ask cues), each with
+    the documents' terms for it and its IDF. Latin words count only when the documents use
+    them (PM2.5, VOCs) or they are written as an acronym (GDP)."""
+    from policyqa import spelling, stats
+
+    vocab = stats.vocabulary(index)
+    places = stats.place_names(index)
+    out: list[Term] = []
+    for w in dict.fromkeys(index.tokenizer.words(text)):
+        if len(w) < 2 or w in lex.fillers or w.isdigit() or RE_YEAR.fullmatch(w):
+            continue
+        if (
+            re.fullmatch(r"[a-z0-9.\-]+", w)
+            and w not in vocab
+            and not re.search(rf"\b{re.escape(w.upper())}\b", text)
+        ):
+            continue
+        if any(lex.ask_matches(a, w) for a in ("navigation", "outline")) and w not in vocab:
+            continue
+        if RE_PERIOD.fullmatch(w):
+            continue  # a period is scope (checked by the guard), not topic
+        variants = lex.variants(w, text)
+        if not any(stats.in_corpus(index, v) for v in variants):
+            fixed = spelling.correct(w, index)  # 杨尘 → 扬尘
+            if fixed:
+                variants = (*variants, *lex.variants(fixed, text))
+        weight = max(stats.idf(index, v.lower()) for v in variants)
+        # a compound the documents write apart (保护措施 → 保护…措施): its parts, fillers dropped
+        parts = tuple(
+            p for p in index.tokenizer(w) if p != w and len(p) >= 2 and p not in lex.fillers and p in w
+        )
+        parts = tuple(p for p in parts if not any(p != o and p in o for o in parts))
+        known = any(stats.in_corpus(index, v) for v in variants) or bool(
+            parts and all(stats.in_corpus(index, p) for p in parts)
+        )
+        if not known:
+            # a word no document uses is colloquial colour more often than the topic (「扑面」
+            # 「外头」): it weighs little, and the guard refuses questions made only of such words
+            weight *= OOV_WEIGHT
+        place = w in places or w.rstrip("市县区") in places
+        out.append(Term(w, variants, weight, place=place, parts=parts, known=known))
+    return tuple(out)
+
+
+def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
+    """Read a question once into a ``Query``. Pure given the index and lexicon."""
+    lex = lex or lexicon_for(index.settings.kb_dir)
+    asked = normalize_question(question)
+    normalized = expand(asked, lex)
+    doc = named_doc(asked, index)
+    refs = [m.ref for m in find_refs(normalized, doc=doc)]
+    rest = strip_refs(asked)
+    if doc:
+        for name in document_names(index, doc):
+            rest = rest.replace(name, " ")
+    if not any(r.kind == CHAPTER for r in refs) and RE_LAST_CHAPTER.search(asked):
+        chapters = [c.no for d in index.docs.values() if not doc or d.id == doc for c in d.chapters]
+        if chapters:
+            refs.append(Ref(CHAPTER, max(chapters), doc=doc))
+            rest = RE_LAST_CHAPTER.sub(" ", rest)
+    if not any(r.kind == COLUMN for r in refs):
+        col = column_named(rest, index, doc)
+        if col:
+            refs.append(col[0])
+            rest = rest.replace(col[1], " ")
+    # a section named by its whole title (「主要目标」) is a reference too
+    if not any(r.kind in (CHAPTER, SECTION) for r in refs):
+        named = section_named(rest, index, doc)
+        if named:
+            refs.append(named[0])
+            rest = rest.replace(named[1], " ")
+    asks = _asks(asked, lex)
+    # cue phrases say what is asked, periods say when: neither is the topic
+    rest = RE_PERIOD.sub(" ", rest)
+    for kind in CUE_KINDS:
+        pat = lex.asks.get(kind)
+        if pat is not None:
+            rest = pat.sub(" ", rest)
+    years = tuple(dict.fromkeys(int(y) for y in RE_YEAR.findall(asked)))
+    periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
+    regions = tuple(dict.fromkeys(r.name for r, _ in lex.regions_in(asked)))
+    english = is_english(asked)
+    terms = topic_terms(rest if not english else normalized, index, lex)
+    ind_nos: list[int] = [r.no for r in refs if r.kind == INDICATOR]
+    # a named chapter, section or 专栏 without indicator rows scopes the question away from tables
+    scoped_away = any(r.kind in (CHAPTER, SECTION) for r in refs) or any(
+        r.kind == COLUMN and not _column_has_rows(index, r) for r in refs
+    )
+    if not ind_nos and lex.ask_matches("indicator_attribute", normalized) and not scoped_away:
+        matched = match_indicators(normalized, index, doc)
+        if len(matched) <= 2:  # several measures at once: a narrative question
+            ind_nos = [no for _, no in matched]
+    content = rest
+    for a in ("navigation", "outline", "table"):
+        pat = lex.asks.get(a)
+        if pat is not None:
+            content = pat.sub(" ", content)
+    titles = _titles_of(index, refs)
+    content_words = [
+        w
+        for w in index.tokenizer.words(content)
+        if w not in lex.fillers
+        and not (len(w) >= 2 and any(w in t for t in titles))  # 「实施保障」 restates it
+    ]
+    content_chars = sum(len(re.findall(r"[\u4e00-\u9fffA-Za-z0-9]", w)) for w in content_words)
+    return Query(
+        text=question,
+        normalized=normalized,
+        asked=asked,
+        refs=tuple(dict.fromkeys(refs)),
+        terms=terms,
+        years=years,
+        periods=periods,
+        regions=regions,
+        asks=asks,
+        indicator_nos=tuple(dict.fromkeys(ind_nos)),
+        doc=doc,
+        english=english,
+        content_chars=content_chars,
+    )
+
+
+def section_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, str] | None:
+    """The section whose whole title (≥ 4 characters) the text contains, if exactly one."""
+    found = [
+        (Ref(SECTION, s.no, chapter=c.no, doc=d.id), s.title)
+        for d in index.docs.values()
+        if not doc or d.id == doc
+        for c in d.chapters
+        for s in c.sections
+        if len(s.title) >= 4 and s.title in text
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def column_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, str] | None:
+    """The 专栏 a question names by its title (「大气治理工程专栏」 for 「大气环境综合治理工程」):
+    most of the title's characters in shared substrings, if exactly one 专栏 qualifies.
+    Returns the ref and the text to blank out (the matched run of the question)."""
+    found = []
+    for d in index.docs.values():
+        if doc and d.id != doc:
+            continue
+        for c in d.columns:
+            title = re.sub(r"[“”\"《》（）()]", "", c.title)
+            if len(title) < 4:
+                continue
+            share = _covered(title, text, frozenset()) / len(title)
+            if share >= (0.5 if "专栏" in text else 0.75):
+                found.append((share, Ref(COLUMN, c.no, doc=d.id), title))
+    if not found:
+        return None
+    found.sort(key=lambda x: -x[0])
+    if len(found) > 1 and found[1][0] == found[0][0]:
+        return None
+    return found[0][1], "专栏"
+
+
+def _column_has_rows(index: Index, ref: Ref) -> bool:
+    return any(
+        u.location.column_no == ref.no and u.indicator is not None
+        for d in index.docs.values()
+        if not ref.doc or d.id == ref.doc
+        for u in index.retrievable.get(d.id, [])
+    )
+
+
+def _titles_of(index: Index, refs: list[Ref]) -> list[str]:
+    """The titles of the chapters, sections and 专栏 the references name."""
+    out: list[str] = []
+    for d in index.docs.values():
+        for r in refs:
+            if r.doc and r.doc != d.id:
+                continue
+            if r.kind == COLUMN:
+                out += [c.title for c in d.columns if c.no == r.no]
+            for c in d.chapters:
+                if r.kind == CHAPTER and c.no == r.no:
+                    out.append(c.title)
+                if r.kind == SECTION and (r.chapter is None or c.no == r.chapter):
+                    out += [s.title for s in c.sections if s.no == r.no]
+    return out

@@ -1,0 +1,139 @@
+"""Statistics derived from an opened index, computed once per index and typed.
+
+IDF of tokens, the BM25 vocabulary, each sentence's token set, the years and places the
+documents mention, the characters too common in indicator names to identify one. All are
+bounded by the index's own content (a question never grows them), and live in one
+``IndexStats`` object attached to the index, so no layer writes into a shared dict.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from policyqa.text import split_sentences
+
+if TYPE_CHECKING:
+    from policyqa.index import Index
+    from policyqa.models import Unit
+
+_KEY = "stats"
+_LOCK = threading.Lock()
+RE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+
+
+@dataclass
+class IndexStats:
+    n_units: int
+    vocab: frozenset[str]
+    idf: dict[str, float] = field(default_factory=dict)
+    sentences: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+    years: dict[str, frozenset[int]] = field(default_factory=dict)  # per document
+    places: frozenset[str] = frozenset()
+    generic_chars: frozenset[str] = frozenset()
+    corpus_lower: str = ""
+
+
+def of(index: Index) -> IndexStats:
+    st = index.memo.get(_KEY)
+    if st is not None:
+        return st
+    with _LOCK:
+        st = index.memo.get(_KEY)
+        if st is None:
+            st = _compute(index)
+            index.memo[_KEY] = st
+    return st
+
+
+def _compute(index: Index) -> IndexStats:
+    vocab = (
+        frozenset().union(*(r.vocab_dict.keys() for r in index.bm25.values())) if index.bm25 else frozenset()
+    )
+    years = {d: frozenset(int(y) for y in RE_YEAR.findall(src)) for d, src in index.source_canon.items()}
+    # place names: the dictionary's words tagged ns (kb/dict.txt), plus the documents' regions
+    places: set[str] = set()
+    path = Path(index.settings.kb_dir) / "dict.txt"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            p = line.split()
+            if len(p) >= 3 and p[2] == "ns":
+                places.add(p[0].lower())
+    names = [i.name for d in index.docs.values() for i in d.indicators]
+    counts: Counter[str] = Counter(c for n in names for c in set(n))
+    generic = frozenset(c for c, k in counts.items() if names and k >= max(3, len(names) / 3))
+    return IndexStats(
+        n_units=sum(len(v) for v in index.retrievable.values()),
+        vocab=vocab,
+        years=years,
+        places=frozenset(places),
+        generic_chars=generic,
+    )
+
+
+def vocabulary(index: Index) -> frozenset[str]:
+    return of(index).vocab
+
+
+def place_names(index: Index) -> frozenset[str]:
+    return of(index).places
+
+
+def indicator_generic_chars(index: Index) -> frozenset[str]:
+    return of(index).generic_chars
+
+
+def doc_years(index: Index, doc: str | None = None) -> frozenset[int]:
+    ys = of(index).years
+    if doc:
+        return ys.get(doc, frozenset())
+    return frozenset().union(*ys.values()) if ys else frozenset()
+
+
+def idf(index: Index, token: str) -> float:
+    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum).
+
+    Cached for tokens of the index's vocabulary only, so questions cannot grow the cache.
+    """
+    st = of(index)
+    cached = st.idf.get(token)
+    if cached is not None:
+        return cached
+    n = st.n_units
+    if token not in st.vocab:
+        return math.log(1 + (n + 0.5) / 0.5)
+    df = 0
+    for r in index.bm25.values():
+        tid = r.vocab_dict.get(token)
+        if tid is not None:
+            indptr = r.scores["indptr"]
+            df += int(indptr[tid + 1] - indptr[tid])
+    val = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    st.idf[token] = val
+    return val
+
+
+def sentence_tokens(index: Index, unit: Unit) -> list[tuple[str, frozenset[str]]]:
+    """The unit's sentences with their token sets (computed once per unit)."""
+    st = of(index)
+    got = st.sentences.get(unit.id)
+    if got is None:
+        got = [(s, frozenset(index.tokenizer(s))) for s in split_sentences(unit.text)]
+        st.sentences[unit.id] = got
+    return got
+
+
+def in_corpus(index: Index, word: str) -> bool:
+    """Does any document's text contain the word (case-insensitive for Latin)?"""
+    w = word.lower()
+    st = of(index)
+    if w in st.vocab:
+        return True
+    if not st.corpus_lower:
+        st.corpus_lower = "\n".join(index.source_canon.values()).lower()
+    return w in st.corpus_lower
