@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -735,9 +736,12 @@ def open_index(settings: Settings, embedder: Any = None) -> Index:
             ) from e
         # the stored source (extracted text for PDF/DOCX/HTML); older builds: the units' text
         src = path / "sources" / f"{d['id']}.txt"
-        source_canon[d["id"]] = canon(
-            src.read_text(encoding="utf-8") if src.exists() else "".join(u.text for u in doc_units)
-        )
+        if src.exists():
+            text = src.read_text(encoding="utf-8")
+            docs[d["id"]] = dataclasses.replace(docs[d["id"]], text=text)
+        else:  # a build from before sources were stored
+            text = "".join(u.text for u in doc_units)
+        source_canon[d["id"]] = canon(text)
     return Index(
         settings=settings,
         path=path,

@@ -147,4 +147,6 @@ def test_sources_are_stored_and_used_for_quotes(tmp_path: Path, kb: Path) -> Non
     assert stored == (kb / "plans" / "gx-eco-14th.txt").read_text(encoding="utf-8")
     from policyqa.text import canon
 
-    assert open_index(s).source_canon["gx-eco-14th"] == canon(stored)
+    index = open_index(s)
+    assert index.source_canon["gx-eco-14th"] == canon(stored)
+    assert index.docs["gx-eco-14th"].text == stored
