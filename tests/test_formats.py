@@ -92,7 +92,9 @@ def test_plan_as_docx_gives_the_same_tree(plan_txt: Document, made: Path) -> Non
 
 
 @pytest.mark.parametrize("ext", ["pdf", "docx"])
-@pytest.mark.parametrize("name", ["toy-plan-2030.txt", "toy-regulation.txt", "toy-plan.txt"])
+@pytest.mark.parametrize(
+    "name", ["toy-plan-2030.txt", "toy-regulation.txt", "toy-notice.txt", "toy-plan.txt"]
+)
 def test_toy_round_trip(name: str, ext: str, made: Path) -> None:
     if ext == "pdf" and CHROMIUM is None:
         pytest.skip("chromium is not installed")
