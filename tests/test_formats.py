@@ -71,6 +71,7 @@ def test_plan_as_pdf_gives_the_same_tree(plan_txt: Document, made: Path) -> None
     doc = load_document(pdf)
     assert tree(doc)["counts"] == (13, 49, 9, 19)
     assert tree(doc) == tree(plan_txt)
+    assert doc.meta == plan_txt.meta  # read from the PDF's text alone (no meta.json beside it)
     i6 = next(i for i in doc.indicators if i.no == 6)
     assert [(r.scope, r.baseline.value, r.target.value) for r in i6.rows] == [
         ("设区城市", "97.3", "以国家下达指标为准"),
@@ -86,6 +87,7 @@ def test_plan_as_docx_gives_the_same_tree(plan_txt: Document, made: Path) -> Non
     doc = load_document(as_format(PLAN, made, "docx"))
     assert tree(doc)["counts"] == (13, 49, 9, 19)
     assert tree(doc) == tree(plan_txt)
+    assert doc.meta == plan_txt.meta
 
 
 # ----------------------------------------------------------------------------- toys round trip
