@@ -62,13 +62,20 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("formats")
 
 
+@pytest.fixture(scope="module")
+def plan_pdf(made: Path) -> Path:
+    """The plan printed to PDF once for the module (chromium takes seconds)."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    return as_format(PLAN, made, "pdf")
+
+
 # ----------------------------------------------------------------------------- the plan
 
 
 @needs_chromium
-def test_plan_as_pdf_gives_the_same_tree(plan_txt: Document, made: Path) -> None:
-    pdf = as_format(PLAN, made, "pdf")
-    doc = load_document(pdf)
+def test_plan_as_pdf_gives_the_same_tree(plan_txt: Document, plan_pdf: Path) -> None:
+    doc = load_document(plan_pdf)
     assert tree(doc)["counts"] == (13, 49, 9, 19)
     assert tree(doc) == tree(plan_txt)
     assert doc.meta == plan_txt.meta  # read from the PDF's text alone (no meta.json beside it)
@@ -158,7 +165,9 @@ def test_library_skips_unreadable_files(tmp_path: Path) -> None:
 
 
 @needs_chromium
-def test_add_pdf_then_quotes_verify(tmp_path: Path, made: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_pdf_then_quotes_verify(
+    tmp_path: Path, made: Path, plan_pdf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from policyqa.cli import main
     from policyqa.index import open_index
     from policyqa.settings import Settings
@@ -166,7 +175,7 @@ def test_add_pdf_then_quotes_verify(tmp_path: Path, made: Path, monkeypatch: pyt
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "kb", kb, ignore=shutil.ignore_patterns("plans"))
     (kb / "plans").mkdir()
-    pdf = as_format(PLAN, made, "pdf")
+    pdf = plan_pdf
     meta = made / "gx-eco-14th.meta.json"
     shutil.copy(ROOT / "kb" / "plans" / "gx-eco-14th.meta.json", meta)
     for k, v in {"POLICYQA_HOME": tmp_path / "home", "POLICYQA_KB": kb, "POLICYQA_EMBEDDER": "hash"}.items():
