@@ -105,7 +105,16 @@ def load_library(
     docs: list[Document] = []
     skipped: list[tuple[str, str]] = []
     files = plan_files(kb_dir)
+    seen: dict[str, str] = {}
     for n, p in enumerate(files, 1):
+        if p.stem in seen:  # the id is the file stem: two formats of one document cannot both be read
+            why = f"与 {seen[p.stem]} 的文档编号（{p.stem}）相同，请只保留一种格式。"
+            skipped.append((p.name, why))
+            log.warning("跳过 %s：%s", p.name, why)
+            if progress:
+                progress(f"[{n}/{len(files)}] 跳过 {p.name}：{why}")
+            continue
+        seen[p.stem] = p.name
         try:
             doc, removed = _load(p, texts(p) if texts else None)
         except DocumentError as e:

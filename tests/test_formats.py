@@ -154,11 +154,13 @@ def test_library_skips_unreadable_files(tmp_path: Path) -> None:
     shutil.copy(DATA / "toy-page.html", plans)
     (plans / "broken.docx").write_bytes(b"PK\x03\x04 not a word file")
     (plans / "notes.xlsx").write_bytes(b"ignored: not a document format")
+    text_to_docx((DATA / "toy-regulation.txt").read_text(encoding="utf-8"), plans / "toy-regulation.docx")
     messages: list[str] = []
     lib = load_library(tmp_path, progress=messages.append)
     assert [d.id for d in lib.documents] == ["toy-page", "toy-regulation"]
-    assert [f for f, _ in lib.skipped] == ["broken.docx"]
+    assert [f for f, _ in lib.skipped] == ["broken.docx", "toy-regulation.txt"]  # one id, two files
     assert any("跳过 broken.docx" in m for m in messages)
+    assert lib.documents[1].source.endswith("toy-regulation.docx")
 
 
 # ----------------------------------------------------------------------------- add, and quotes from a PDF
