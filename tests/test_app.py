@@ -362,6 +362,7 @@ def test_rebuild_swaps_and_holds_the_lock_even_if_the_page_disconnects(
 
     monkeypatch.setattr(webapp, "build_index", slow_build)
     monkeypatch.setattr(webapp, "open_index", lambda settings, embedder=None: new)
+    monkeypatch.setattr(webapp, "warm", lambda index: None)  # a fake index has nothing to warm
     state = webapp.AppState(settings=Settings(home=tmp_path, admin_password="pw"), index=old, admin=True)
     rebuild = handler(webapp.build_app(state), "rebuild")
     gen = rebuild("pw", False)
