@@ -550,8 +550,12 @@ def page_js(max_chars: int) -> str:
     )
 
 
-# gradio's own strings that are in its i18n tables: the Chinese ones for zh-CN (whose table
-# lacks some chatbot keys) and for English, the fallback of every other browser language.
+# gradio's own strings that are in its i18n tables, in Chinese for every browser language
+# gradio ships (the page is Chinese whatever the browser's language; zh-CN's own table lacks
+# some chatbot keys, which would otherwise fall back to English).
+GRADIO_LOCALES = (
+    "ca de en es et eu fa fr he id ja ko lt nb pt-BR pt ro ru sv ta th tr uk ur uz zh zh-CN zh-TW"
+).split()
 _I18N_ZH = {
     "chatbot.copy_message": "复制这条消息",
     "chatbot.copied_message": "已复制",
@@ -569,15 +573,15 @@ _I18N_ZH = {
     "common.download": "下载",
     "common.settings": "设置",
     "common.built_with_gradio": "基于 Gradio 构建",
-    "common.api": "API",
-    "common.via_api": "通过 API 使用",
+    "errors.use_via_api": "通过 API 使用",
+    "errors.use_via_api_or_mcp": "通过 API 或 MCP 使用",
     "upload_text.click_to_upload": "点击上传",
     "dropdown.no_options": "没有可选项",
 }
 
 
 def i18n() -> Any:
-    return gr.I18n(**{"zh-CN": _I18N_ZH, "zh": _I18N_ZH, "en": _I18N_ZH})
+    return gr.I18n(**dict.fromkeys(GRADIO_LOCALES, _I18N_ZH))
 
 
 def theme() -> Any:

@@ -337,6 +337,21 @@ def test_8_page_is_in_chinese_and_has_no_share_button(page) -> None:
     expect(page.locator("#probe")).to_have_attribute("aria-label", "回到最新消息")
 
 
+@pytest.mark.parametrize("locale", ["en-US", "fr-FR"])
+def test_8_page_is_chinese_in_any_browser_language(browser, app_server: dict, locale: str) -> None:
+    ctx = browser.new_context(viewport=DESKTOP, locale=locale)
+    try:
+        page = ctx.new_page()
+        page.goto(app_server["url"])
+        page.wait_for_selector("#pq-input textarea")
+        ask(page, FOREST, 1)
+        page.locator("#pq-chat .message").last.hover()
+        assert not _english_on_page(page), _english_on_page(page)
+        assert "Effacer" not in page.content()
+    finally:
+        ctx.close()
+
+
 # ----------------------------------------------------------------------------- 9. search, filter
 
 
