@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from policyqa.errors import PolicyQAError
+from policyqa.errors import PolicyQAError, check_document
 from policyqa.settings import Settings
 
 
@@ -172,6 +172,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from policyqa.retrieve import search
 
     index = open_index(settings)
+    check_document(args.doc, index.docs)  # an unknown id would otherwise give no hits, silently
     for q, _history in _questions(args):
         hits = search(index, q, k=args.k, doc=args.doc, chapter=args.chapter)
         if args.json or args.batch:
@@ -201,9 +202,10 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from policyqa.llm import chat_model_from_settings
 
     index = open_index(settings)
+    check_document(args.doc, index.docs)
     llm = chat_model_from_settings(settings) if not args.extractive else None
     for q, history in _questions(args):
-        answer = ask(index, q, history, llm=llm)
+        answer = ask(index, q, history, llm=llm, doc=args.doc)
         if args.json or args.batch:
             _print_json(answer.to_dict())
         else:
@@ -262,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=5, help="返回条数（默认 5）")
     s.add_argument("--json", action="store_true", help="输出 JSON")
     s.add_argument("--batch", metavar="FILE", help="每行一个问题；每行输出一个 JSON")
-    s.add_argument("--doc", help="只在该文档中检索")
+    s.add_argument("--doc", help="只在该文档中检索（文档编号，即文件名去掉扩展名）")
     s.add_argument("--chapter", type=int, help="只在该章中检索（数字）")
     s.set_defaults(func=cmd_search)
 
@@ -274,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help='每行一个问题，或一个 JSON {"question": "…", "history": […]}；每行输出一个 JSON（模型只加载一次）',
     )
+    a.add_argument("--doc", help="只依据该文档作答（文档编号，即文件名去掉扩展名）")
     a.add_argument("--extractive", action="store_true", help="即使配置了大模型也只用原文摘录")
     a.set_defaults(func=cmd_ask)
 

@@ -27,3 +27,18 @@ class BackendError(PolicyQAError):
 
 class InputError(PolicyQAError):
     """A question that cannot be answered as given (empty, too long)."""
+
+
+class UnknownDocumentError(InputError):
+    """A document filter (``--doc``, ``"doc"``, ``?doc=``) naming no document of the index."""
+
+
+def check_document(doc: str | None, known: dict[str, object] | list[str]) -> None:
+    """Raise UnknownDocumentError unless ``doc`` is empty or one of the ``known`` document ids.
+
+    The message lists the known ids (in the index's order) so that the person can retry; it does
+    not guess a near id (a filter that silently meant another document would be worse).
+    """
+    if doc and doc not in known:
+        ids = "、".join(known) or "（无）"
+        raise UnknownDocumentError(f"没有编号为「{doc}」的文档。索引中的文档编号：{ids}。")

@@ -8,7 +8,7 @@ same contract as ``policyqa ask --json`` (``Answer.to_dict()``).
 
 Status codes: 200 an answer (a refusal or an unusable question is an answer too:
 ``answerable: false`` and its ``mode``); 400 a malformed request: not JSON, no ``question``
-string, a malformed ``history``, a bad ``k`` (``{"error": "<Chinese message>"}``); 413 a body over ``MAX_BODY`` bytes; 503 the index or a
+string, a malformed ``history``, a bad ``k``, an unknown document filter (``{"error": "<Chinese message>"}``); 413 a body over ``MAX_BODY`` bytes; 503 the index or a
 backend is unavailable, or the server is busy (with ``Retry-After``); 500 anything else, logged
 with its traceback but never sent.
 
@@ -19,6 +19,10 @@ piling up threads. Concurrent questions still share engine calls (``embed.QueryB
 ``POST /v1/check`` takes one answer or a list of answers in the contract (from any system) and
 returns ``{"results": [{"question", "ok", "problems"}…], "summary": {…}}`` — the same verdicts as
 ``policyqa check --json`` (``policyqa.check``), against the live index's documents.
+
+A document filter — ``"doc"`` in the /v1/ask body, ``?doc=`` on /v1/search — limits the answer or
+the hits to that document (its id, the file name's stem); an id the index does not hold is a 400
+that lists the known ids, never an empty success.
 
 Not here: the admin functions (re-ingest, logs; only in the admin page, behind its password),
 per-client rate limits and authentication (a reverse proxy's job).
@@ -39,7 +43,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from policyqa.answer import ask
-from policyqa.errors import PolicyQAError
+from policyqa.errors import PolicyQAError, UnknownDocumentError, check_document
 
 if TYPE_CHECKING:
     from policyqa.webapp import AppState
@@ -98,8 +102,9 @@ def error(status: int, message: str) -> Reply:
     return Reply(status, {"error": message})
 
 
-def parse_ask_body(raw: bytes) -> tuple[str, list[dict[str, Any]]] | Reply:
-    """The question and history of a /v1/ask body, or the 400 to send. Pure."""
+def parse_ask_body(raw: bytes) -> tuple[str, list[dict[str, Any]], str | None] | Reply:
+    """The question, history and document filter (None: all documents) of a /v1/ask body, or
+    the 400 to send. Pure: whether the document exists is checked against the index later."""
     from policyqa.webapp import checked_history
 
     try:
@@ -115,13 +120,27 @@ def parse_ask_body(raw: bytes) -> tuple[str, list[dict[str, Any]]] | Reply:
         history = checked_history(data.get("history") or [], "history")
     except PolicyQAError as e:
         return error(400, str(e))
-    return question, history
+    doc = data.get("doc")
+    if doc is not None and not isinstance(doc, str):
+        return error(400, "字段 doc 应为文档编号（字符串），省略则在全部文档中作答。")
+    return question, history, doc or None
 
 
-def answer_reply(state: AppState, question: str, history: list[dict[str, Any]]) -> Reply:
+def document_error(state: AppState, doc: str | None) -> Reply | None:
+    """The 400 for a document filter the live index does not hold, else None."""
+    try:
+        check_document(doc, state.index.docs)
+    except UnknownDocumentError as e:
+        return error(400, str(e))
+    return None
+
+
+def answer_reply(
+    state: AppState, question: str, history: list[dict[str, Any]], doc: str | None = None
+) -> Reply:
     """ask() on the live index as a Reply; never raises."""
     try:
-        answer = ask(state.index, question, history, llm=state.llm)
+        answer = ask(state.index, question, history, llm=state.llm, doc=doc)
     except PolicyQAError as e:  # index gone or damaged, Chroma server down: say what to run
         log.warning("ask failed: %s", e)
         return error(503, str(e))
@@ -164,17 +183,27 @@ def check_reply(library: Any, answers: list[dict[str, Any]]) -> Reply:
     return Reply(200, {"results": [r.to_dict() for r in results], "summary": summarize(results)})
 
 
-def search_reply(state: AppState, question: str, k: Any) -> Reply:
+def search_reply(state: AppState, question: str, k: Any, doc: str | None = None) -> Reply:
     from policyqa.answer import check_input
-    from policyqa.webapp import checked_search
+    from policyqa.retrieve import search
+    from policyqa.webapp import checked_search, parse_k
 
     problem = check_input(question, state.settings.max_question_chars)
     if problem:
         return error(400, problem)
+    unknown = document_error(state, doc)
+    if unknown:
+        return unknown
     try:
-        hits = checked_search(state.index, state.settings, question, k)
+        if doc:  # checked_search (shared with the web page) has no document filter
+            hits = search(state.index, question, k=parse_k(k), doc=doc)
+        else:
+            hits = checked_search(state.index, state.settings, question, k)
     except PolicyQAError as e:
         return error(503, str(e))
+    except Exception:
+        log.exception("search failed")
+        return error(500, "检索暂时出错，请稍后再试。")
     return Reply(200, {"question": question, "hits": [h.to_dict() for h in hits]})
 
 
@@ -202,8 +231,11 @@ def routes(state: AppState, admission: Admission) -> list[Route]:
         parsed = parse_ask_body(raw)
         if isinstance(parsed, Reply):
             return respond(parsed)
-        question, history = parsed
-        return await admitted(lambda: answer_reply(state, question, history))
+        question, history, doc = parsed
+        unknown = document_error(state, doc)
+        if unknown:
+            return respond(unknown)
+        return await admitted(lambda: answer_reply(state, question, history, doc))
 
     # The checker's view of the library, rebuilt when the admin page swaps in a new index.
     libraries: dict[str, Any] = {}
@@ -235,7 +267,8 @@ def routes(state: AppState, admission: Admission) -> list[Route]:
     async def search_route(request: Request) -> JSONResponse:
         question = request.query_params.get("q", "")
         k = request.query_params.get("k", "")
-        return await admitted(lambda: search_reply(state, question, k))
+        doc = request.query_params.get("doc") or None
+        return await admitted(lambda: search_reply(state, question, k, doc))
 
     async def outline_route(request: Request) -> JSONResponse:
         return respond(Reply(200, {"documents": [d.outline() for d in state.index.docs.values()]}))

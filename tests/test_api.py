@@ -125,6 +125,34 @@ def test_search_outline_health(base: str, unit_ids: set[str]) -> None:
 
 
 @pytest.mark.server
+def test_ask_limited_to_a_document(base: str) -> None:
+    status, _, a = ask(base, {"question": "2025年森林覆盖率目标是多少？", "doc": "gx-eco-14th"})
+    assert status == 200 and a["answerable"] and "62.6" in a["answer"]
+    assert a["citations"] and {c["location"]["doc"] for c in a["citations"]} == {"gx-eco-14th"}
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("doc", ["no-such-plan", "GX-ECO-14TH", "gx-eco-14th.txt"])
+def test_unknown_document_is_400_listing_the_known_ids(base: str, doc: str) -> None:
+    status, _, body = ask(base, {"question": "2025年森林覆盖率目标是多少？", "doc": doc})
+    assert status == 400, body
+    assert f"「{doc}」" in body["error"] and "gx-eco-14th" in body["error"]
+    q = urllib.parse.quote("近岸海域水质")
+    status, _, body = call(f"{base}v1/search?q={q}&doc={urllib.parse.quote(doc)}")
+    assert status == 400, body
+    assert f"「{doc}」" in body["error"] and "gx-eco-14th" in body["error"]
+
+
+@pytest.mark.server
+def test_search_limited_to_a_document(base: str) -> None:
+    q = urllib.parse.quote("近岸海域水质")
+    status, _, s = call(f"{base}v1/search?q={q}&k=4&doc=gx-eco-14th")
+    assert status == 200 and len(s["hits"]) == 4
+    assert {h["location"]["doc"] for h in s["hits"]} == {"gx-eco-14th"}
+    assert call(f"{base}v1/search?q={q}&k=4&doc=")[2]["hits"] == s["hits"]  # empty: no filter
+
+
+@pytest.mark.server
 def test_no_admin_functions_on_the_json_api(base: str) -> None:
     for path in ("v1/ingest", "v1/feedback", "v1/manifest", "v1/admin"):
         assert call(f"{base}{path}", b"{}")[0] in (404, 405)
@@ -201,8 +229,13 @@ def test_admission_frees_the_slot_when_the_work_fails() -> None:
 @pytest.mark.parametrize(
     ("raw", "ok"),
     [
-        (b'{"question": "\\u68ee\\u6797"}', ("森林", [])),
-        ('{"question": "森林", "history": null}'.encode(), ("森林", [])),
+        (b'{"question": "\\u68ee\\u6797"}', ("森林", [], None)),
+        ('{"question": "森林", "history": null}'.encode(), ("森林", [], None)),
+        ('{"question": "森林", "doc": "gx-eco-14th"}'.encode(), ("森林", [], "gx-eco-14th")),
+        ('{"question": "森林", "doc": ""}'.encode(), ("森林", [], None)),
+        ('{"question": "森林", "doc": null}'.encode(), ("森林", [], None)),
+        ('{"question": "森林", "doc": ["gx-eco-14th"]}'.encode(), 400),
+        ('{"question": "森林", "doc": 7}'.encode(), 400),
         ('{"question": "森林", "history": [{"role": "user", "content": "x"}]}'.encode(), None),
         (b"", 400),
         (b"null", 400),
