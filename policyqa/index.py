@@ -16,7 +16,9 @@ Layout under ``Settings.home``::
 
 A failed or interrupted build leaves the previous ``index`` serving. With
 ``Settings.chroma_url`` the vectors go to a Chroma server (``chroma run``) in collections named
-after the build, so several app replicas can share them.
+after the build, and the finished build is published there (``policyqa.store.publish``): its
+files, a registry entry, then the ``current`` pointer. ``open_index`` then opens the server's
+current build, whichever home published it; ``builds/`` in this home is only a cache of it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -219,6 +222,9 @@ def vector_store(client: Any, name: str, embedder: Any) -> Any:
         embedding_function=embedder,
         client=client,
         collection_metadata={"hnsw:space": "cosine"},
+        # opening never creates a collection: a missing one (pruned, server wiped) is an error,
+        # not an empty index that silently answers from BM25 alone
+        create_collection_if_not_exists=False,
     )
 
 
@@ -361,9 +367,16 @@ def build_index(
         live = live_build(settings)
         if live is not None and not force:
             m = read_manifest(live)
-            if m and m.get("inputs_hash") == ihash and _intact(live, m):
+            same = bool(m) and m.get("inputs_hash") == ihash and _intact(live, m)
+            published = _published_state(settings, m) if same else "missing"
+            if same and published != "missing":
                 _prune(settings, keep=live)  # a killed ingest's half-built folder goes even so
                 progress("输入未变化，索引已是最新。")
+                if published == "published":  # another home published since: ours is current again
+                    from policyqa.store.publish import set_current
+
+                    set_current(settings, m["build_id"])
+                    progress(f"已把构建 {m['build_id']} 重新设为 Chroma 服务上的当前版本。")
                 unreadable = tuple((u["file"], u["error"]) for u in m.get("unreadable", []))
                 for f, why in unreadable:
                     progress(f"未收录 {f}：{why}")
@@ -396,6 +409,11 @@ def build_index(
         while final.exists() or build_id in _BUILD_IDS_USED:
             n += 1
             build_id = f"{stem}-{os.getpid()}-{n}"  # chroma names allow [A-Za-z0-9._-] only
+            final = builds / build_id
+        if settings.chroma_url:
+            # the server is shared: two homes building the same inputs in the same second must
+            # not write into each other's collections
+            build_id += "-" + secrets.token_hex(3)
             final = builds / build_id
         _BUILD_IDS_USED.add(build_id)
         # Built in place (chromadb keeps its path open, so the folder cannot be renamed after);
@@ -470,17 +488,23 @@ def build_index(
                 "files": _file_sizes(final),
             }
             _write_atomic(final / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+            if settings.chroma_url:
+                from policyqa.store.publish import publish
+
+                publish(settings, final, manifest, progress)  # flips the server's pointer last
             (final / ".building").unlink()
             _switch(home, final)
         except BaseException:
             forget_client(settings, final)
             if settings.chroma_url:
-                with contextlib.suppress(Exception):
-                    for name in collections.values():
-                        chroma_client(settings, None).delete_collection(name)
+                from policyqa.store.publish import discard
+
+                discard(settings, build_id, list(collections.values()))
             shutil.rmtree(final, ignore_errors=True)
             raise
         _prune(settings, keep=final)
+        if settings.chroma_url:
+            _prune_published(settings, progress)
         secs = time.perf_counter() - t0
         progress(
             f"完成：{len(docs)} 份文档，{manifest['counts']['retrievable']} 个可检索单元，"
@@ -489,6 +513,25 @@ def build_index(
         for f, why in library.skipped:
             progress(f"未收录 {f}：{why}")
         return BuildResult(build_id, final, False, len(all_units), embedded, secs, manifest, library.skipped)
+
+
+def _published_state(settings: Settings, manifest: dict[str, Any]) -> str:
+    """Locally: always ``current``. With a server: whether this home's live build is still there
+    (a server wiped or a build pruned means ingest must publish again, even with inputs unchanged)."""
+    if not settings.chroma_url:
+        return "current"
+    from policyqa.store.publish import publish_state
+
+    return publish_state(settings, manifest["build_id"])
+
+
+def _prune_published(settings: Settings, progress: Progress) -> None:
+    from policyqa.store.publish import prune
+
+    try:
+        prune(settings, progress=progress)
+    except PolicyQAError as e:  # the build is published; pruning can wait for the next run
+        progress(f"未能清理旧构建：{e}")
 
 
 def _file_sha(path: Path) -> str:
@@ -570,19 +613,23 @@ def _switch(home: Path, target: Path) -> None:
 
 
 def _prune(settings: Settings, keep: Path) -> None:
-    """Keep the newest builds (the previous one may still be open in a running app)."""
+    """Keep the newest builds (the previous one may still be open in a running app).
+
+    With a Chroma server the folders are a cache and only they go: the server's builds are
+    pruned by ``policyqa.store.publish.prune``, which knows which ones replicas still serve."""
     builds = Path(settings.home) / "builds"
-    old = sorted((p for p in builds.iterdir() if p.is_dir() and (p / "manifest.json").exists()), reverse=True)
+    old = sorted(
+        (
+            p
+            for p in builds.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()
+        ),
+        reverse=True,
+    )
     for p in old[KEEP_BUILDS:]:
         if p == keep:
             continue
         forget_client(settings, p)  # drop this process's handle on the folder before deleting it
-        m = read_manifest(p) or {}
-        if settings.chroma_url:
-            with contextlib.suppress(Exception):
-                client = chroma_client(settings, None)
-                for name in m.get("chroma", {}).get("collections", {}).values():
-                    client.delete_collection(name)
         shutil.rmtree(p, ignore_errors=True)
     for marker in builds.glob("*/.building"):  # left by a killed ingest
         try:
@@ -652,14 +699,25 @@ class Index:
         return self.manifest["build_id"]
 
 
-def open_index(settings: Settings, embedder: Any = None) -> Index:
-    """Open the live build. Raises IndexMissingError / IndexMismatchError with what to run."""
+def open_index(settings: Settings, embedder: Any = None, build_id: str | None = None) -> Index:
+    """Open the live build. Raises IndexMissingError / IndexMismatchError with what to run.
+
+    With a Chroma server: the server's current build (or ``build_id``), from this home's copy,
+    downloaded first if missing (``policyqa.store.publish.local_copy``); BackendError when the
+    server cannot be reached. Locally: the ``index`` link; ``build_id`` is not used.
+    """
     import bm25s
 
     from policyqa.embed import embedder_from_name
     from policyqa.text import canon
 
-    path = live_build(settings)
+    if settings.chroma_url:
+        from policyqa.store.publish import local_copy
+
+        path = local_copy(settings, build_id)
+        _prune(settings, keep=path)  # older cached copies are not needed once this one is open
+    else:
+        path = live_build(settings)
     if path is None or not path.exists():
         raise IndexMissingError(f"还没有可用的索引（{settings.index_dir}）：请先运行 `policyqa ingest`。")
     m = read_manifest(path)

@@ -56,6 +56,12 @@ class Settings:
     concurrency: int = 8  # answers computed at once, per API (gradio's queue, /v1)
     queue_max: int = 64  # requests waiting beyond those; one more is turned away ("busy")
     query_cache: int = 1024  # recent questions whose vectors are kept (0: none)
+    # With a Chroma server: how often a replica looks for a newer published build (and reports
+    # the build it serves), how many published builds a prune keeps, and for how long a
+    # replica's report protects its build from pruning.
+    poll_seconds: float = 10.0
+    keep_builds: int = 3
+    in_use_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +84,9 @@ class Settings:
             concurrency=_number(e, "POLICYQA_CONCURRENCY", d.concurrency, int),
             queue_max=_number(e, "POLICYQA_QUEUE_MAX", d.queue_max, int),
             query_cache=_number(e, "POLICYQA_QUERY_CACHE", d.query_cache, int, zero=True),
+            poll_seconds=_number(e, "POLICYQA_POLL_SECONDS", d.poll_seconds, float),
+            keep_builds=_number(e, "POLICYQA_KEEP_BUILDS", d.keep_builds, int),
+            in_use_seconds=_number(e, "POLICYQA_IN_USE_SECONDS", d.in_use_seconds, float),
         )
 
     def with_(self, **changes: object) -> Settings:
