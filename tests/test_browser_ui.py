@@ -279,7 +279,7 @@ def test_7_refusal_with_citations_rendered_in_the_page(browser) -> None:
         f'<div class="message">{render.render_answer(partial, 2)}</div></div>'
         f'<div id="pq-sources">{render.render_sources([nearest, partial], {unit.id: unit})}</div>'
     )
-    from policyqa.webapp import CSS, page_js
+    from policyqa.webassets import CSS, page_js
 
     page = browser.new_page(viewport=DESKTOP, locale="zh-CN")
     try:
