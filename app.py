@@ -4,7 +4,12 @@
 
 Settings come only from the environment (``Settings.from_env()``; see README). The index is
 opened once here and shared by every request; without one the app exits with status 2 and says
-to run ``policyqa ingest`` (or start with ``--build-index``). ``--admin`` adds the 管理 tab and
+to run ``policyqa ingest`` (or start with ``--build-index``).
+
+With POLICYQA_CHROMA_URL the app is a replica: it opens the server's current published build (an
+empty POLICYQA_HOME is fine), retries with backoff while the server is down or has no build yet
+(instead of exiting), and a follower thread switches it to newer builds between requests and
+reports it to the server (``policyqa.store.follow``). ``--admin`` adds the 管理 tab and
 needs POLICYQA_ADMIN_PASSWORD. The Blocks are built in ``policyqa.webapp``; the plain JSON
 routes (``/v1/ask`` …) come from ``policyqa.restapi`` and are served by the same server.
 """
@@ -72,10 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("管理模式需要口令：请设置环境变量 POLICYQA_ADMIN_PASSWORD 后再用 --admin 启动。")
 
     try:
-        index = open_or_build(settings, build=args.build_index)
+        if settings.chroma_url:
+            from policyqa.store.follow import open_with_retry
+
+            index = open_with_retry(
+                settings,
+                lambda: open_or_build(settings, build=args.build_index),
+                say=lambda m: print(m, file=sys.stderr, flush=True),
+            )
+        else:
+            index = open_or_build(settings, build=args.build_index)
     except PolicyQAError as e:
         hint = "" if args.build_index else "（或用 `python app.py --build-index` 在启动时构建）"
         return fail(f"{e}{hint}")
+    except KeyboardInterrupt:
+        return fail("已中断。")
 
     from policyqa.retrieve import warm
 
@@ -91,6 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "admin" if args.admin else "public",
         "on" if state.llm is not None else "off (extractive)",
     )
+    follower = None
+    if settings.chroma_url:
+        from policyqa.store.follow import Follower, replica_name
+
+        follower = Follower(settings, state, name=replica_name(args.port), on_switch=warm)
+        follower.poll_once()  # report the build now, and catch one published while we started
+        follower.start()
     demo = build_app(state)
     # Bounds on concurrent work (POLICYQA_CONCURRENCY, POLICYQA_QUEUE_MAX): a burst waits in a
     # queue instead of exhausting CPU or memory; beyond the queue it is turned away as busy.
@@ -103,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         footer_links=["api"],
         show_error=False,
         # the plain JSON routes (/v1/...) go first in gradio's FastAPI app
-        app_kwargs={"routes": routes(state, admission)},
+        app_kwargs={"routes": routes(state, admission, follower)},
         **launch_assets(state),
     )
     return 0

@@ -1,4 +1,4 @@
-"""``policyqa`` command line: outline, ingest, add, search, ask, check.
+"""``policyqa`` command line: outline, ingest, add, builds, search, ask, check.
 
 Each subcommand is a plain function over the library; errors meant for the user
 (``PolicyQAError``) are printed without a traceback and exit with status 2.
@@ -108,6 +108,69 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             shutil.copy2(meta, plans / meta.name)
         print(f"已加入 {src.name} → {plans / src.name}", file=sys.stderr)
     return cmd_ingest(args, settings)
+
+
+def cmd_builds(args: argparse.Namespace, settings: Settings) -> int:
+    """Published builds on the Chroma server (oldest first); ``--prune`` keeps the newest K.
+
+    Without POLICYQA_CHROMA_URL: this home's builds (ingest keeps the newest two by itself)."""
+    from policyqa.index import live_build, read_manifest
+
+    if not settings.chroma_url:
+        if args.prune:
+            raise PolicyQAError(
+                "--prune 用于 Chroma 服务上发布的构建（需设置 POLICYQA_CHROMA_URL）；本地构建由 ingest 自动清理。"
+            )
+        live = live_build(settings)
+        folder = Path(settings.home) / "builds"
+        rows = []
+        for p in sorted(folder.iterdir()) if folder.is_dir() else []:
+            m = read_manifest(p)
+            if m and not p.name.startswith("."):
+                rows.append(
+                    {
+                        "build_id": m["build_id"],
+                        "built_at": m.get("built_at", ""),
+                        "documents": len(m.get("documents", [])),
+                        "units": m.get("counts", {}).get("units", 0),
+                        "embedder": m.get("embedder", {}).get("name", ""),
+                        "current": p == live,
+                    }
+                )
+        if args.json:
+            _print_json({"server": None, "builds": rows})
+        else:
+            print(f"本地构建（{folder}）：" if rows else f"{folder} 中没有构建：请运行 `policyqa ingest`。")
+            for r in rows:
+                mark = "＊" if r["current"] else "  "
+                print(f"{mark}{r['build_id']}  {r['built_at']}  {r['documents']} 份文档  {r['units']} 个单元")
+        return 0
+
+    from policyqa.store.publish import list_builds, prune
+
+    removed = prune(settings, keep=args.keep) if args.prune else []
+    builds = list_builds(settings)
+    if args.json:
+        _print_json(
+            {"server": settings.chroma_url, "builds": [b.to_dict() for b in builds], "pruned": removed}
+        )
+        return 0
+    for bid in removed:
+        print(f"已清理 {bid}")
+    if not builds:
+        print(f"Chroma 服务 {settings.chroma_url} 上还没有发布的构建：请运行 `policyqa ingest`。")
+        return 0
+    print(
+        f"Chroma 服务 {settings.chroma_url} 上的构建（＊为当前版本，副本在 {settings.in_use_seconds:g} 秒内报告过的才列出）："
+    )
+    for b in builds:
+        mark = "＊" if b.current else "  "
+        used = f"  副本 {len(b.replicas)} 个：{'、'.join(b.replicas)}" if b.replicas else ""
+        print(
+            f"{mark}{b.build_id}  发布于 {b.to_dict()['published_at']}  {b.documents} 份文档  "
+            f"{b.units} 个单元  {b.embedder}  来自 {b.by}{used}"
+        )
+    return 0
 
 
 def _read_text(path: str, what: str) -> str:
@@ -258,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--force", action="store_true", help="即使输入未变化也重建")
     ad.add_argument("--json", action="store_true", help="输出构建结果 JSON")
     ad.set_defaults(func=cmd_add)
+
+    b = sub.add_parser("builds", help="列出 Chroma 服务上发布的构建（及服务它们的副本）；--prune 清理旧构建")
+    b.add_argument("--json", action="store_true", help="输出 JSON")
+    b.add_argument("--prune", action="store_true", help="只保留最新的 K 个（当前版本和副本正在用的从不删除）")
+    b.add_argument("--keep", type=int, default=None, help="K（默认 POLICYQA_KEEP_BUILDS，3）")
+    b.set_defaults(func=cmd_builds)
 
     s = sub.add_parser("search", help="检索与问题最相关的规划单元")
     s.add_argument("question", nargs="?", help="问题")

@@ -24,6 +24,12 @@ A document filter — ``"doc"`` in the /v1/ask body, ``?doc=`` on /v1/search —
 the hits to that document (its id, the file name's stem); an id the index does not hold is a 400
 that lists the known ids, never an empty success.
 
+``GET /v1/health`` names the build being served (``index``). With a Chroma server it also
+reports the replica's follower (``replica``: its name, last successful poll, switches, last
+error) and answers 503 ``{"status": "unavailable", "error": "<Chinese message>"}`` while the
+server cannot be reached, so a load balancer can take the replica out of rotation; it returns
+to 200 by itself once a poll succeeds again.
+
 Not here: the admin functions (re-ingest, logs; only in the admin page, behind its password),
 per-client rate limits and authentication (a reverse proxy's job).
 """
@@ -212,8 +218,34 @@ def respond(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 
-def routes(state: AppState, admission: Admission) -> list[Route]:
-    """The /v1 routes for ``state`` (for ``FastAPI(routes=...)`` via gradio's ``app_kwargs``)."""
+def health_reply(state: AppState, admission: Admission, follower: Any = None) -> Reply:
+    """The health body; 503 when the follower's last poll of the Chroma server failed."""
+    index = state.index
+    body: dict[str, Any] = {
+        "status": "ok",
+        "index": index.build_id,
+        "embedder": index.manifest["embedder"]["name"],
+        "llm": state.llm is not None,
+        "concurrency": admission.concurrency,
+        "queue_max": admission.queue_max,
+        "running": admission.running,
+        "waiting": admission.waiting,
+        "turned_away": admission.turned_away,
+        "query_cache": {"hits": index.query_vectors.hits, "misses": index.query_vectors.misses},
+    }
+    if follower is None:
+        return Reply(200, body)
+    body["replica"] = follower.status()
+    if follower.error:
+        body.update(status="unavailable", error=follower.error)
+        return Reply(503, body)
+    return Reply(200, body)
+
+
+def routes(state: AppState, admission: Admission, follower: Any = None) -> list[Route]:
+    """The /v1 routes for ``state`` (for ``FastAPI(routes=...)`` via gradio's ``app_kwargs``).
+
+    ``follower`` (``policyqa.store.follow.Follower``, with a Chroma server) feeds the health route."""
 
     async def admitted(fn: Callable[[], Reply]) -> JSONResponse:
         try:
@@ -274,24 +306,7 @@ def routes(state: AppState, admission: Admission) -> list[Route]:
         return respond(Reply(200, {"documents": [d.outline() for d in state.index.docs.values()]}))
 
     async def health_route(request: Request) -> JSONResponse:
-        index = state.index
-        return respond(
-            Reply(
-                200,
-                {
-                    "status": "ok",
-                    "index": index.build_id,
-                    "embedder": index.manifest["embedder"]["name"],
-                    "llm": state.llm is not None,
-                    "concurrency": admission.concurrency,
-                    "queue_max": admission.queue_max,
-                    "running": admission.running,
-                    "waiting": admission.waiting,
-                    "turned_away": admission.turned_away,
-                    "query_cache": {"hits": index.query_vectors.hits, "misses": index.query_vectors.misses},
-                },
-            )
-        )
+        return respond(health_reply(state, admission, follower))
 
     return [
         Route("/v1/ask", ask_route, methods=["POST"]),
