@@ -18,7 +18,7 @@ machine, so they are reported against the targets below, never asserted in tests
    second app with the default cache, a burst of 16 clients asking only the example questions.
 
 Writes ``eval/reports/bench-<date>-<sha>.md`` and a PNG chart of latency against concurrency.
-Options: ``--quick`` (one ingest run, fewer repeats and questions, for a smoke run),
+Options: ``--library N[,N…]`` (the library-size benchmark, eval/bench_library.py), ``--quick`` (one ingest run, fewer repeats and questions, for a smoke run),
 ``--skip-ingest``, ``--skip-http``. The index for parts 2 and 3 is the one in
 ``POLICYQA_HOME`` (built first if missing).
 """
@@ -770,9 +770,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-http", action="store_true")
     p.add_argument("--out", type=Path, default=REPORTS)
     p.add_argument("--baseline-build", type=Path, help=argparse.SUPPRESS)  # the measured child process
+    p.add_argument(
+        "--library",
+        nargs="?",
+        const="1,10,100",
+        metavar="N[,N…]",
+        help="文件库规模：N 份文档（默认 1,10,100）的 ingest、索引大小、ask 延迟与内存（eval/bench_library.py）",
+    )
     args = p.parse_args(argv)
     if args.baseline_build:
         return baseline_build_main(args.baseline_build)
+    if args.library:
+        from eval import bench_library
+
+        sizes = [int(x) for x in args.library.split(",") if x.strip()]
+        command = "python -m eval.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        return bench_library.main(sizes, args.repeat, args.out, command)
     if args.quick:
         args.ingest_runs, args.repeat, args.per_client = 1, 1, 3
         args.questions = args.questions or 60
