@@ -301,7 +301,7 @@ def answer_banner(answer: Answer) -> str:
         return ""
     return (
         f'<div class="pq-partial" role="note"><span class="pq-partial-tag">{PARTIAL_LABEL}</span>'
-        "规划只写到了问题的一部分：没有写明的内容如下文所述，其后是规划中相关的规定。</div>"
+        "规划只涉及这个问题的一部分：下文先说明规划没有写明什么，再列出相关的规定。</div>"
     )
 
 

@@ -88,7 +88,7 @@ details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdue
 #pq-chapter .wrap { flex-direction: column; gap: 4px; }
 #pq-chapter span, #pq-part span { white-space: normal; overflow: visible; text-overflow: clip; }
 /* A partly covered answer: an amber edge on its bubble as well as the labelled note. */
-#pq-chat .message:has(.pq-partial) { border-left: 4px solid #b45309 !important; }
+#pq-chat .bot > .message:has(.pq-partial) { border-left: 4px solid #b45309 !important; padding-left: 10px !important; }
 /* Phones: no fixed-height empty chat box, no wide tables (a row becomes a small card). */
 /* the selected tab's emerald-500 label is 2.5:1 on white */
 .tab-container button.selected, button[role="tab"].selected { color: #047857 !important; }

@@ -2,7 +2,8 @@
 
 One test per item of the issue: the chat's 🗑 really clears; the phone layout; a too-long
 question is kept and counted; one vote per answer; contrast of all visible text (WCAG AA);
-a paragraph cited several times is printed once; a refusal's nearest sections are clickable;
+a paragraph cited several times is printed once; a refusal's nearest sections are clickable
+and a partly covered answer has its labelled amber note;
 no English strings and no dead share button; search highlights and plain wording, an empty
 indicator filter says so; long answers open at their start, chapter names are not cut, the
 export is in local time. Plus: no sideways scrolling on any tab at 390 px, and screenshots at
@@ -30,6 +31,7 @@ FOREST = "2025年森林覆盖率目标是多少？"
 DUST = "工地扬尘谁管？"  # two sentences of one paragraph are cited
 PROJECTS = "专栏8包括哪些工程？"  # a long answer
 NOT_COVERED = "广西的核电站有几座？"  # refused, with the nearest sections cited
+PARTIAL = "工地扬尘罚款多少？"  # partly covered: no amount, but the rules on dust
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +249,19 @@ def test_7_refusal_nearest_sections_are_clickable_sources(page) -> None:
     expect(sources).to_contain_text("最接近的章节")
     chat.locator("a.pq-marker").first.click()
     expect(page.locator("#cite-1-1")).to_have_class(re.compile("pq-active"))
+
+
+def test_7_partly_covered_answer_has_its_labelled_amber_note(page) -> None:
+    from playwright.sync_api import expect
+
+    ask(page, PARTIAL, 1)
+    bubble = page.locator("#pq-chat .bot > .message:has(.pq-partial)")
+    expect(bubble.locator(".pq-partial-tag")).to_have_text("部分涉及")
+    expect(bubble).to_contain_text("没有写明")
+    assert bubble.evaluate("el => getComputedStyle(el).borderLeftColor") == "rgb(180, 83, 9)"
+    expect(bubble.locator("a.pq-marker").first).to_be_visible()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "desktop-partial.png"))
 
 
 def test_7_refusal_with_citations_rendered_in_the_page(browser) -> None:
