@@ -74,7 +74,7 @@ def test_analysis_reads_asks_refs_years_and_terms(toy: Index) -> None:
 
 
 def test_indicator_row_is_read_with_its_years(toy: Index) -> None:
-    a = ask(toy, "森林覆盖率2025年的目标是多少？")
+    a = ask(toy, "森林覆盖率到2025年的目标定为多少？")
     _ok(toy, a)
     assert a.outcome == "answered" and a.citations[0].location.indicator_no == 3
     first = a.answer.splitlines()[0]
@@ -171,10 +171,10 @@ def test_requests_that_are_no_questions(toy: Index) -> None:
 
 def test_followup_substitutes_year_place_and_pronoun(toy: Index) -> None:
     hist = [
-        {"role": "user", "content": "森林覆盖率2025年的目标是多少？"},
+        {"role": "user", "content": "森林覆盖率到2025年的目标定为多少？"},
         {"role": "assistant", "content": "41"},
     ]
-    a = ask(toy, "那2020年呢？", hist)
+    a = ask(toy, "那2020年的呢？", hist)
     assert "2020" in a.standalone_question and "森林覆盖率" in a.standalone_question
     assert "40.2" in a.answer.splitlines()[0]
     hist = [

@@ -35,7 +35,7 @@ from tests.fake_openai import FakeOpenAI, Reply
 from tests.indexes import settings_for, shared_index
 
 QUESTION = "2025年森林覆盖率目标是多少？"
-QUESTIONS = (QUESTION, "工地扬尘谁管？", "第七章讲什么？")
+QUESTIONS = (QUESTION, "工地扬尘谁管？", "第七章主要写了什么？")
 
 
 def cli(home: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:

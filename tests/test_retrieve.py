@@ -46,7 +46,7 @@ def test_a_year_after_zhibiao_is_no_indicator_number(index: Index) -> None:
 
 
 def test_narrative_question_is_not_forced_onto_an_indicator(index: Index) -> None:
-    q = analyze("化学需氧量、氨氮、二氧化硫、氮氧化物排放量比2015年分别下降了多少？", index)
+    q = analyze("二氧化硫和氮氧化物的排放量比2015年各降了多少？", index)
     assert q.indicator_nos == ()
 
 
@@ -55,7 +55,7 @@ def test_column_and_section_references(index: Index) -> None:
     assert hits and all(h.unit.location.column_no == 3 for h in hits[:7])
     hits = search(index, "第五章第三节讲什么？", k=3)
     assert all((h.unit.location.chapter_no, h.unit.location.section_no) == (5, 3) for h in hits)
-    q = analyze("规划的基本原则有哪几条？", index)
+    q = analyze("规划定了哪几条基本原则？", index)
     assert (q.chapter_no, q.section_no) == (2, 2)
 
 
@@ -68,18 +68,18 @@ def test_filters(index: Index) -> None:
 
 def test_traditional_is_normalised(index: Index) -> None:
     assert analyze("森林覆蓋率的目標", index).normalized.startswith("森林覆盖率的目标")
-    assert search(index, "廣西森林覆蓋率2025年的目標是多少？")[0].unit.id == "gx-eco-14th:ind17"
+    assert search(index, "森林覆蓋率到2025年的目標定為多少？")[0].unit.id == "gx-eco-14th:ind17"
 
 
 def test_english_question_finds_the_chinese_unit(e5: Index) -> None:
-    hits = search(e5, "What is Guangxi's forest coverage target for 2025?")
+    hits = search(e5, "What forest coverage does the plan target by 2025?")
     assert hits[0].unit.id == "gx-eco-14th:ind17"
     hits = search(e5, "Which cities run zero-waste city pilots?", k=5)
     assert any("无废城市" in h.unit.text for h in hits)
 
 
 def test_sentence_rerank_finds_the_figure(e5: Index) -> None:
-    hits = search(e5, "医疗废物集中处置能力是每天多少吨？", k=1)
+    hits = search(e5, "每天能集中处置多少吨医疗废物？", k=1)
     assert "141.52" in hits[0].unit.text
 
 

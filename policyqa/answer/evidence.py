@@ -75,6 +75,22 @@ class Decision:
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
 
 
+def foreign_years(index: Index, q: Query) -> list[str]:
+    """Years the question asks about that are neither in the documents' own period nor a
+    column of their indicator tables (「2015年的森林覆盖率」): the evidence must name them."""
+    own: set[int] = set()
+    for d in index.docs.values():
+        if q.doc and d.id != q.doc:
+            continue
+        meta = d.meta or {}
+        start, end = meta.get("start_year"), meta.get("end_year")
+        if isinstance(start, int) and isinstance(end, int):
+            own.update(range(start, end + 1))
+        for i in d.indicators:
+            own.update(v.year for v in (i.baseline, i.target) if v.year)
+    return [str(y) for y in q.years if y not in own]
+
+
 def has_figure(sentence: str) -> bool:
     """A number that is not a year (「2025年」 is no answer to 多少)."""
     return bool(_FIGURE.search(_YEAR_TOKEN.sub("", sentence)))
@@ -150,6 +166,7 @@ def gather(
     """Scored sentences, best first."""
     t = t or THRESHOLDS
     subj = subject_term(q)
+    years = foreign_years(index, q)
     out: list[Evidence] = []
     for rank, u in _candidates(index, q, hits, limit):
         sents = [u.text] if u.kind == KIND_INDICATOR else [s for s, _ in stats.sentence_tokens(index, u)]
@@ -161,6 +178,8 @@ def gather(
             if ctx_cov > cov:
                 cov, found = (cov + ctx_cov) / 2, ctx_found
             if q.places and not any(p in s for p in q.places):
+                cov *= 0.5
+            if years and not any(y in s for y in years):
                 cov *= 0.5
             d = dense.get(u.id, 0.0)
             attr = carries_attribute(q, s)
@@ -175,21 +194,49 @@ def gather(
     return out
 
 
+def treated(term: Term, evidence: list[Evidence]) -> bool:
+    """Do the documents treat the term as a topic: named in a heading above the evidence, or
+    in two different units (rather than once, in passing)?"""
+    if any(term.found_in(e.unit.label.lower()) for e in evidence):
+        return True
+    return len({e.unit.id for e in evidence if term.word in e.found}) >= 2
+
+
 def missing_terms(q: Query, evidence: list[Evidence]) -> list[str]:
     found = set().union(*(e.found for e in evidence[:3])) if evidence else set()
     return [t.word for t in q.terms if t.word not in found]
 
 
-def decide(q: Query, evidence: list[Evidence], t: Thresholds | None = None) -> Decision:
-    """answered / partly covered / not covered, from the best evidence."""
+def years_missing(q: Query, strong: list[Evidence], years: list[str]) -> bool:
+    return bool(years) and not any(y in e.sentence for e in strong for y in years)
+
+
+def decide(
+    q: Query, evidence: list[Evidence], t: Thresholds | None = None, index_years: list[str] | None = None
+) -> Decision:
+    """answered / partly covered / not covered, from the best evidence. ``index_years`` are the
+    question's years outside the documents' own (``foreign_years``)."""
     t = t or THRESHOLDS
+    index_years = index_years or []
     if not q.terms or not evidence:
         return Decision(Outcome.NOT_COVERED, "这一问题")
     best = evidence[0]
+    topic = [x for x in q.topic if x.known]
+    if topic and not any(x.word in e.found for e in evidence[:8] for x in topic):
+        # only places (or colloquial words) found: a place alone is no topic
+        miss = [x.word for x in q.topic]
+        return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
+    if not topic and q.topic:
+        return Decision(Outcome.NOT_COVERED, "「" + "、".join(x.word for x in q.topic[:4]) + "」", (best,))
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
+    if strong and years_missing(q, strong, index_years):
+        return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
             subj = subject_term(q)
+            if subj is not None and not treated(subj, strong):
+                # one passing mention is no treatment of the topic: nothing to be partly right about
+                return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
             return Decision(Outcome.PARTIAL, f"{subj.word if subj else ''}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))

@@ -20,7 +20,7 @@ from typing import Any
 
 from policyqa.lexicon import Lexicon
 from policyqa.query import Query, analyze, normalize_question
-from policyqa.refs import CHAPTER, COLUMN, SECTION, find_refs
+from policyqa.refs import CHAPTER, COLUMN, SECTION, Ref, find_refs
 
 History = Sequence[dict[str, Any]]
 MAX_HISTORY_MESSAGES = 20
@@ -91,12 +91,18 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
     if prev_turn is None:
         return question
     q = analyze(question, index, lex)
-    if lex.guard_kind(q.asked) or not is_followup(q, lex):
+    if lex.guard_kind(q.asked):
         return question
     i, prev = prev_turn
+    bare_section = any(r.kind == SECTION and r.chapter is None for r in q.refs) and q.chapter_no is None
+    if not is_followup(q, lex) and not bare_section:
+        return question
     if depth < 3 and history[:i]:
         prev = resolve(prev, history[:i], index, lex, depth + 1)
     p = analyze(prev, index, lex)
+    if bare_section and p.chapter_no and not is_followup(q, lex):
+        # 「第三节具体写了什么」 after a question about a chapter: that chapter's section
+        return Ref(CHAPTER, p.chapter_no).label + q.asked
     base = p.asked.rstrip("？?。！! ")
     cur = _strip_cue(q.asked, lex)
 
@@ -108,9 +114,9 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
         pool = [r.ref for r in find_refs(p.asked)] + ([r.ref for r in find_refs(answer[1])] if answer else [])
         ref = next((r for r in pool if r.kind == kind or (kind == CHAPTER and r.kind == SECTION)), None)
         if ref is not None:
-            label = ref.label if not (kind == CHAPTER and ref.kind == SECTION) else f"第{ref.chapter}章"
+            label = ref.label if not (kind == CHAPTER and ref.kind == SECTION) else Ref(CHAPTER, ref.chapter).label
             if kind == SECTION and ref.chapter is None and p.chapter_no:
-                label = f"第{p.chapter_no}章{label}"
+                label = Ref(CHAPTER, p.chapter_no).label + label
             return cur[: m.start()] + label + cur[m.end() :] + "？"
 
     out, replaced = base, False
@@ -120,11 +126,11 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
         if prev_same is not None:
             label = r.ref.label
             if r.ref.kind == SECTION and r.ref.chapter is None and prev_same.ref.chapter:
-                label = f"第{prev_same.ref.chapter}章{label}"
+                label = Ref(CHAPTER, prev_same.ref.chapter).label + label
             out = out[: prev_same.start] + label + out[prev_same.end :]
             replaced = True
         elif r.ref.kind == SECTION and p.chapter_no and not q.chapter_no:
-            return f"第{p.chapter_no}章" + cur + ("" if cur.endswith(("？", "?")) else "？")
+            return Ref(CHAPTER, p.chapter_no).label + cur + ("" if cur.endswith(("？", "?")) else "？")
     # a year for a year
     if q.years and p.years and q.years[0] != p.years[0]:
         out = re.sub(rf"{p.years[0]}\s*年?", f"{q.years[0]}年", out, count=1)

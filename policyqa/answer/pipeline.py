@@ -102,14 +102,16 @@ def ask(
     decision = None
     if intent in (Intent.INDICATOR, Intent.COMPARE):
         ev = evidence.gather(index, q, hits, dict(trace.dense))
-        if not q.explicit_indicator:
+        if evidence.foreign_years(index, q):
+            intent = Intent.FREE  # a row's columns are its own years: 2015 is no column of it
+        elif not q.explicit_indicator:
             intent = _row_or_prose(q, ev, intent)
         if intent != Intent.FREE:
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", tuple(_prose_for_row(q, ev)))
     if intent not in STRUCTURAL and decision is None:
         dense = dict(trace.dense)
         ev = evidence.gather(index, q, hits, dense)
-        decision = evidence.decide(q, ev)
+        decision = evidence.decide(q, ev, index_years=evidence.foreign_years(index, q))
         if decision.outcome == evidence.Outcome.NOT_COVERED and not q.refs:
             refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, decision.detail)
             return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)

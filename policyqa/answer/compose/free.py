@@ -18,7 +18,7 @@ from policyqa.answer.evidence import Decision, Evidence, Outcome, has_figure, qu
 from policyqa.answer.intent import Intent
 from policyqa.cite import Citations
 from policyqa.lexicon import Lexicon
-from policyqa.models import Hit
+from policyqa.models import Hit, Unit
 from policyqa.query import Ask, Query
 from policyqa.text import split_sentences
 
@@ -102,33 +102,39 @@ def compose_evidence(
     return lines
 
 
+def _heading_of(index: Index, u: Unit) -> list[Unit]:
+    """The heading units that place a unit: its 专栏, or its chapter and section."""
+    loc = u.location
+    if loc.column_no is not None:
+        ids = [f"{u.doc}:col{loc.column_no}"]
+    else:
+        ids = [f"{u.doc}:ch{loc.chapter_no:02d}"] if loc.chapter_no is not None else []
+        if loc.chapter_no is not None and loc.section_no is not None:
+            ids.append(f"{u.doc}:ch{loc.chapter_no:02d}.s{loc.section_no:02d}")
+    return [index.units[i] for i in ids if i in index.units]
+
+
 def compose_where(index: Index, q: Query, hits: list[Hit], decision: Decision, cites: Citations) -> list[str]:
-    """Where a topic is treated: the place of the best evidence (its heading cited) and the
+    """Where a topic is treated: the headings that place the best evidence (each cited) and the
     sentence; a second place when the next evidence sits elsewhere."""
     lines: list[str] = []
     shown: set[str] = set()
     for e in list(decision.evidence)[:4]:
         if len(shown) >= 2:
             break
+        heads = _heading_of(index, e.unit)
+        if not heads or heads[-1].id in shown or (shown and not e.subject):
+            continue
+        place = "".join(f"{h.text}{cites.marks(cites.cite(h))}" for h in heads)
+        lines.append(f"{'另见' if shown else '在'}{place}：")
         u = e.unit
-        loc = u.location
-        heading = None
-        if loc.column_no is not None:
-            heading = index.units.get(f"{u.doc}:col{loc.column_no}")
-        elif loc.chapter_no is not None and loc.section_no is not None:
-            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}.s{loc.section_no:02d}")
-        elif loc.chapter_no is not None:
-            heading = index.units.get(f"{u.doc}:ch{loc.chapter_no:02d}")
-        if heading is None or heading.id in shown:
-            continue
-        if not e.subject and shown:
-            continue
-        place = u.label.split(" › ")
-        where = " › ".join(place[:2]) if loc.column_no is None else u.label.split(" › ")[0]
-        lines.append(f"{'另见' if shown else '在'}{where}{cites.marks(cites.cite(heading))}：")
-        quote = quote_span(e.sentence, q)
-        lines.append(f"{_strip_lead(quote).rstrip('。；')}{cites.marks(cites.cite(u, quote))}。")
-        shown.add(heading.id)
+        if u.indicator is not None:
+            n = cites.cite(u)
+            lines += [f"{st}{cites.marks(n)}。" for st in statements(u.indicator)]
+        else:
+            quote = quote_span(e.sentence, q)
+            lines.append(f"{_strip_lead(quote).rstrip('。；')}{cites.marks(cites.cite(u, quote))}。")
+        shown.add(heads[-1].id)
     return lines
 
 
