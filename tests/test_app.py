@@ -430,3 +430,8 @@ def test_new_conversation_deletes_the_old_export(webapp, tmp_path: Path) -> None
     assert not Path(path).exists()
     assert out[2] == [] and "提问后" in out[3] and out[6]["id"] != "x" and out[6]["asked"] == []
     reset(None)  # a session that never asked
+
+
+def test_admin_feedback_times_are_local(webapp) -> None:
+    assert webapp._local("2026-12-01T12:30:00+00:00") == "2026年12月1日 20:30"
+    assert webapp._local("not a time") == "not a time" and webapp._local(None) == ""
