@@ -87,6 +87,8 @@ details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdue
 #pq-chapter label { width: 100%; white-space: normal; line-height: 1.4; }
 #pq-chapter .wrap { flex-direction: column; gap: 4px; }
 #pq-chapter span, #pq-part span { white-space: normal; overflow: visible; text-overflow: clip; }
+/* An empty chat is a short box, so the examples below it are on the first screen. */
+#pq-chat:not(:has(.message)) { height: 240px !important; }
 /* A partly covered answer: an amber edge on its bubble as well as the labelled note. */
 #pq-chat .bot > .message:has(.pq-partial) { border-left: 4px solid #b45309 !important; padding-left: 10px !important; }
 /* Phones: no fixed-height empty chat box, no wide tables (a row becomes a small card). */
@@ -97,7 +99,7 @@ details.pq-turn > summary { cursor: pointer; color: var(--body-text-color-subdue
   .pq-header h1 { font-size: 1.2rem; }
   .pq-header p { font-size: .85rem; }
   #pq-chat { height: auto !important; min-height: 140px; max-height: 70vh; }
-  #pq-chat:not(:has(.message)) { height: 160px !important; }
+  #pq-chat:not(:has(.message)) { height: 160px !important; }  /* overrides the 240 px above */
   #pq-sources { max-height: none; }
   .pq-table thead { display: none; }
   .pq-table, .pq-table tbody, .pq-table tr, .pq-table td { display: block; width: 100%; box-sizing: border-box; }
@@ -205,7 +207,8 @@ JS = r"""
     const users = chat.querySelectorAll('.message.user, [data-testid="user"]');
     const last = users[users.length - 1];
     const key = users.length;
-    if (!last || key === lastTurn) return;
+    if (!last) { lastTurn = null; return; }  // cleared: the next question is new again
+    if (key === lastTurn) return;
     lastTurn = key;
     let box = last.parentElement;
     while (box && box !== chat && !(box.scrollHeight > box.clientHeight + 2 &&

@@ -478,6 +478,8 @@ def test_screenshots_phone_and_desktop(browser, app_server: dict) -> None:
         extra = {"is_mobile": True, "has_touch": True} if vp is PHONE else {}
         page = open_app(browser, app_server["url"], vp, **extra)
         try:
+            ex = page.get_by_role("button", name=FOREST).bounding_box()
+            assert ex["y"] + ex["height"] <= vp["height"]  # the examples are on the first screen
             page.screenshot(path=str(SHOTS / f"{name}-start.png"))
             ask(page, DUST, 1)
             page.locator("#pq-chat a.pq-marker").nth(1).click()
