@@ -777,7 +777,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N[,N…]",
         help="文件库规模：N 份文档（默认 1,10,100）的 ingest、索引大小、ask 延迟与内存（eval/bench_library.py）",
     )
+    p.add_argument(
+        "--replicas",
+        nargs="?",
+        const="1,100",
+        metavar="N[,N…]",
+        help="多副本：N 份文档（默认 1,100）发布到 Chroma 服务后，空 POLICYQA_HOME 的副本打开、启动到第一个回答、切换新版本的时间（eval/bench_replicas.py）",
+    )
     args = p.parse_args(argv)
+    if args.replicas:
+        from eval import bench_replicas
+
+        sizes = [int(x) for x in args.replicas.split(",") if x.strip()]
+        command = "python -m eval.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        return bench_replicas.main(sizes, args.out, command)
     if args.baseline_build:
         return baseline_build_main(args.baseline_build)
     if args.library:
