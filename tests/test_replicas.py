@@ -138,7 +138,7 @@ class Replica:
                 stderr=subprocess.STDOUT,
             )
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 240) -> None:  # generous: CI machines are shared
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -299,7 +299,7 @@ def test_empty_replicas_answer_follow_publishes_and_survive_an_outage(
         assert "Traceback" not in late.log.read_text()
 
         chroma.start()  # same port, same data
-        late.wait_ready(timeout=90)
+        late.wait_ready()
         wait_until("replicas answer again", lambda: all(r.ask()[0] == 200 for r in replicas), 30, logs)
         for r in replicas:
             status, body = r.health()
@@ -389,3 +389,74 @@ def test_concurrent_publishes_stay_whole_and_prune_spares_builds_in_use(
         assert f"pqf-{bb}" in names and f"pq-{bb}-toy-plan" in names
     finally:
         forget_client(s, None)
+
+
+# ----------------------------------------------------------------------------- the README's nginx example
+
+
+def nginx_example(api_a: str, api_b: str, listen: str) -> str:
+    """The README's nginx example with local addresses (the text tested is the text documented)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- nginx-example -->", 1)[1].split("```nginx\n", 1)[1].split("```", 1)[0]
+    assert "10.0.0.11:7860" in block and "listen 80;" in block
+    return (
+        block.replace("10.0.0.11:7860", api_a)
+        .replace("10.0.0.12:7860", api_b)
+        .replace("listen 80;", f"listen {listen};")
+    )
+
+
+@pytest.mark.server
+def test_readme_nginx_example_spreads_requests_and_survives_a_lost_replica(
+    tmp_path: Path, chroma: ChromaServer, toy_kb: Path
+) -> None:
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    if nginx is None:
+        pytest.skip("nginx is not installed (.ci/run installs Debian's nginx)")
+    ingest(tmp_path / "builder", chroma.url, toy_kb)
+    replicas = [Replica(tmp_path / f"r{n}", chroma.url, toy_kb, tmp_path / f"r{n}.log") for n in (1, 2)]
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    site = nginx_example(*(r.base.removeprefix("http://") for r in replicas), f"127.0.0.1:{port}")
+    temp = " ".join(
+        f"{k}_temp_path {prefix / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        f"worker_processes 1;\npid {prefix / 'nginx.pid'};\nerror_log {prefix / 'error.log'};\n"
+        f"events {{ worker_connections 64; }}\n"
+        f"http {{\naccess_log {prefix / 'access.log'};\n{temp}\n{site}\n}}\n"
+    )
+    proc = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(prefix / "stderr.log", "w"),  # noqa: SIM115 - closed with the process
+    )
+    front = f"http://127.0.0.1:{port}"
+    logs = (*(r.log for r in replicas), prefix / "error.log")
+    try:
+        for r in replicas:
+            r.wait_ready()
+
+        def health() -> tuple[int, dict, dict] | None:
+            try:
+                return http("GET", f"{front}/v1/health", timeout=5)
+            except OSError:
+                return None
+
+        wait_until("nginx answers", lambda: (health() or (0,))[0] == 200, 30, logs)
+        served = {http("GET", f"{front}/v1/health")[1]["replica"]["replica"] for _ in range(8)}
+        assert len(served) == 2  # both replicas get requests
+        status, body, _ = http("POST", f"{front}/v1/ask", {"question": "森林覆盖率目标是多少？"})
+        assert status == 200 and body["citations"], body
+        with urllib.request.urlopen(f"{front}/", timeout=30) as page:  # the web page, pinned per client
+            assert page.status == 200
+
+        stop(replicas[0].proc)  # one replica gone: nginx moves on to the other
+        for _ in range(4):
+            status, body, _ = http("POST", f"{front}/v1/ask", {"question": "森林覆盖率目标是多少？"})
+            assert status == 200, body
+    finally:
+        stop(proc)
+        for r in replicas:
+            stop(r.proc)
