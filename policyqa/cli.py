@@ -161,7 +161,7 @@ def cmd_builds(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Chroma 服务 {settings.chroma_url} 上还没有发布的构建：请运行 `policyqa ingest`。")
         return 0
     print(
-        f"Chroma 服务 {settings.chroma_url} 上的构建（＊为当前版本，副本在 {settings.in_use_seconds:g} 秒内报告过的才列出）："
+        f"Chroma 服务 {settings.chroma_url} 上的构建（＊为当前版本；副本为 {settings.in_use_seconds:g} 秒内报告在用的）："
     )
     for b in builds:
         mark = "＊" if b.current else "  "

@@ -204,6 +204,9 @@ def discard(settings: Settings, build_id: str, collections: list[str]) -> None:
     """Remove what a failed publish wrote (best effort: the server may be the reason it failed)."""
     with contextlib.suppress(Exception):
         client = server(settings)
+        registry = _registry(client, create=False)
+        if registry is not None:  # registered but the pointer flip failed: not a build to list
+            registry.delete(ids=[f"build:{build_id}"])
         for name in [*collections, files_collection(build_id)]:
             with contextlib.suppress(Exception):
                 client.delete_collection(name)
