@@ -23,7 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from browser_kit import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, ask, contrast, open_app, sideways
+from browser_kit import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, ask, contrast, open_app, open_in, sideways
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -47,22 +47,32 @@ def browser(app_server: dict) -> Iterator:
             b.close()
 
 
-@pytest.fixture
-def page(browser, app_server: dict) -> Iterator:
-    pg = open_app(browser, app_server["url"])
-    try:
-        yield pg
-    finally:
-        pg.context.close()
+@pytest.fixture(scope="module")
+def desktop_ctx(browser) -> Iterator:
+    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def phone_ctx(browser) -> Iterator:
+    ctx = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture
-def phone(browser, app_server: dict) -> Iterator:
-    pg = open_app(browser, app_server["url"], PHONE, is_mobile=True, has_touch=True)
-    try:
-        yield pg
-    finally:
-        pg.context.close()
+def page(desktop_ctx, app_server: dict) -> Iterator:
+    pg = open_in(desktop_ctx, app_server["url"])
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def phone(phone_ctx, app_server: dict) -> Iterator:
+    pg = open_in(phone_ctx, app_server["url"])
+    yield pg
+    pg.close()
 
 
 def export_text(page) -> str:
