@@ -189,6 +189,7 @@ def chroma_client(settings: Settings, build_dir: Path | None) -> Any:
                 client = chromadb.HttpClient(
                     host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=cs
                 )
+                _bound_http_timeout(client)
                 client.heartbeat()
             except Exception as e:  # connection refused, timeout, bad response
                 raise BackendError(
@@ -198,6 +199,20 @@ def chroma_client(settings: Settings, build_dir: Path | None) -> Any:
             client = chromadb.PersistentClient(path=key, settings=cs)
         _CLIENTS[key] = client
         return client
+
+
+CHROMA_REQUEST_TIMEOUT_S = 120.0
+
+
+def _bound_http_timeout(client: Any) -> None:
+    """Give chromadb's HTTP session a timeout (it is built with none): a replica whose server
+    stops answering mid-request (a dropped route, a hung host) gets an error and a 503 instead
+    of a worker held forever. Private attributes of chromadb 1.5; skipped if they change."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(CHROMA_REQUEST_TIMEOUT_S, connect=CHROMA_PROBE_TIMEOUT_S)
 
 
 # build ids this process has used (see build_index)
