@@ -129,11 +129,15 @@ def sentence_tokens(index: Index, unit: Unit) -> list[tuple[str, frozenset[str]]
 
 
 def in_corpus(index: Index, word: str) -> bool:
-    """Does any document's text contain the word (case-insensitive for Latin)?"""
+    """Does any document use the word: as a token of its vocabulary, or (three characters and
+    more) inside its text? Two characters inside the text prove nothing: 「那条」 straddles
+    words in many sentences."""
     w = word.lower()
     st = of(index)
     if w in st.vocab:
         return True
+    if len(w) < 3:
+        return False
     if not st.corpus_lower:
         st.corpus_lower = "\n".join(index.source_canon.values()).lower()
     return w in st.corpus_lower

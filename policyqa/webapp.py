@@ -202,12 +202,20 @@ def safe_ask(
     on_token=None,
     *,
     index: Index | None = None,
+    doc: str | None = None,
 ) -> Answer:
     """ask() that never takes the page down: a failure becomes a non-answer with mode "error".
-    ``index``: the index this request read from ``state`` (default: the live one now)."""
+    ``index``: the index this request read from ``state`` (default: the live one now);
+    ``doc``: answer from that document only (None: the whole library)."""
+    scope = {"doc": doc} if doc else {}
     try:
         return ask(
-            state.index if index is None else index, question, history, llm=state.llm, on_token=on_token
+            state.index if index is None else index,
+            question,
+            history,
+            llm=state.llm,
+            on_token=on_token,
+            **scope,
         )
     except PolicyQAError as e:
         log.warning("ask failed: %s", e)
@@ -264,14 +272,18 @@ def parse_k(k: Any, high: int = API_MAX_K) -> int:
     return max(1, min(int(n), high))
 
 
-def checked_search(index: Index, settings: Settings, question: str, k: Any, high: int = API_MAX_K) -> list:
-    """search() behind the same input check as ask. Raises PolicyQAError with a Chinese message
-    for unusable input or a failed search (the cause is logged)."""
+def checked_search(
+    index: Index, settings: Settings, question: str, k: Any, high: int = API_MAX_K, doc: str | None = None
+) -> list:
+    """search() behind the same input check as ask, in one document when ``doc`` is given.
+    Raises PolicyQAError with a Chinese message for unusable input or a failed search (the
+    cause is logged)."""
     problem = check_input(question, settings.max_question_chars)
     if problem:
         raise PolicyQAError(problem)
     try:
-        return search(index, question, k=parse_k(k, high))
+        scope = {"doc": doc} if doc else {}
+        return search(index, question, k=parse_k(k, high), **scope)
     except PolicyQAError as e:
         log.warning("search failed: %s", e)
         raise
@@ -349,24 +361,28 @@ def launch_assets(state: AppState | None = None) -> dict[str, Any]:
 def build_app(state: AppState) -> gr.Blocks:
     """The Blocks for ``state`` (public, or admin when ``state.admin``). Not launched.
 
-    Left out for now: a document selector. With several documents in the index (issue 9) it
-    goes in the header row (``_scope_slot``) and filters both the chat and the browse tabs."""
+    With several documents in the index, a selector under the header (``_scope_slot``) limits
+    both the chat and the browse tabs to one of them; with one document it is hidden."""
     with gr.Blocks(title=HEAD_TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        doc = next(iter(state.index.docs.values()), None)
+        docs = state.index.docs
+        doc = next(iter(docs.values()), None)
         meta = doc.meta if doc else {}
         title = meta.get("title") or (doc.title if doc else "")
         number = f"（{meta['doc_number']}）" if meta.get("doc_number") else ""
+        basis = f"《{render.esc(title)}》{render.esc(number)}"
+        if len(docs) > 1:
+            basis = f"《{render.esc(title)}》等 {len(docs)} 份文件的"
         gr.HTML(
             f'<div class="pq-header"><h1>{render.esc(render.APP_TITLE)}</h1>'
-            f"<p>依据《{render.esc(title)}》{render.esc(number)}原文作答：每句话都标注出处，"
+            f"<p>依据{basis}原文作答：每句话都标注出处，"
             "点击角标即可核对规划原文；规划没有写到的内容，会如实说明。</p></div>"
         )
-        _scope_slot(state)
+        scope = _scope_slot(state)
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
-                _chat_tab(state)
+                _chat_tab(state, scope)
             with gr.Tab("浏览规划", id="browse"):
-                _browse_tab(state)
+                _browse_tab(state, scope)
             if state.admin:
                 with gr.Tab("管理", id="admin"):
                     _admin_tab(state)
@@ -374,9 +390,23 @@ def build_app(state: AppState) -> gr.Blocks:
     return demo
 
 
-def _scope_slot(state: AppState) -> None:
-    """Where the document selector will go (issue 9): nothing while the index holds one plan."""
-    return None
+def doc_choices(docs: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, id) of the document selector: 全部文件 ("") first, then each document."""
+    return [("全部文件", ""), *((f"《{d.meta.get('title') or d.title}》", d.id) for d in docs.values())]
+
+
+def _scope_slot(state: AppState) -> gr.Dropdown:
+    """The document selector: which document the chat answers from and the browse tabs show
+    ("" = all). Hidden while the index holds one document."""
+    docs = state.index.docs
+    return gr.Dropdown(
+        choices=doc_choices(docs),
+        value="",
+        label="查阅范围",
+        visible=len(docs) > 1,
+        elem_id="pq-doc",
+        interactive=True,
+    )
 
 
 def new_conversation() -> dict[str, Any]:
@@ -390,7 +420,7 @@ def answer_id(conv: dict[str, Any], turn: int) -> str:
     return f"{conv['id']}-{turn}"
 
 
-def _chat_tab(state: AppState) -> None:
+def _chat_tab(state: AppState, scope: gr.Dropdown) -> None:
     answers = gr.State([])
     conv_state = gr.State({})
     limit = state.settings.max_question_chars
@@ -445,7 +475,7 @@ def _chat_tab(state: AppState) -> None:
     outputs = [msg, chat, answers, sources, export, fb_status, conv_state]
 
     def respond(
-        question: str, past: list[Answer], shown: list[dict], conv: dict | None = None
+        question: str, past: list[Answer], shown: list[dict], conv: dict | None = None, doc: str | None = None
     ) -> Iterator[tuple]:
         question = question or ""
         if not question.strip():
@@ -462,14 +492,14 @@ def _chat_tab(state: AppState) -> None:
         history = history_of(past)
         if state.llm is not None and question.strip():
             answer = None
-            for partial, done in _stream_llm(state, index, question, history):
+            for partial, done in _stream_llm(state, index, question, history, doc or None):
                 if done is not None:
                     answer = done
                     break
                 live = {"role": "assistant", "content": render.render_partial(partial, llm=True)}
                 yield (gr.skip(), [*shown, live], *(gr.skip(),) * 5)
         else:
-            answer = safe_ask(state, question, history, index=index)
+            answer = safe_ask(state, question, history, index=index, doc=doc or None)
             # extractive answers are ready at once: show them in a few line-aligned chunks
             for chunk in render.stream_chunks(answer.answer)[:-1]:
                 text = render.answer_html(chunk, turn, (c.n for c in answer.citations))
@@ -486,7 +516,7 @@ def _chat_tab(state: AppState) -> None:
         conv["export"] = path
         yield keep, shown, past, html_sources, gr.DownloadButton(value=path, interactive=True), "", conv
 
-    inputs = [msg, answers, chat, conv_state]
+    inputs = [msg, answers, chat, conv_state, scope]
     msg.submit(respond, inputs, outputs, api_visibility=PRIVATE)
     send.click(respond, inputs, outputs, api_visibility=PRIVATE)
     for b, q in zip(ex_buttons, EXAMPLES, strict=True):
@@ -533,7 +563,7 @@ def _chat_tab(state: AppState) -> None:
 
 
 def _stream_llm(
-    state: AppState, index: Index, question: str, history: list[dict[str, Any]]
+    state: AppState, index: Index, question: str, history: list[dict[str, Any]], doc: str | None = None
 ) -> Iterator[tuple[str, Answer | None]]:
     """Run ask() with the LLM in a thread; yield (text so far, None) per token batch, then
     (text, answer) once the checked answer is ready."""
@@ -542,7 +572,7 @@ def _stream_llm(
 
     def work() -> None:
         try:
-            result["answer"] = safe_ask(state, question, history, on_token=q.put, index=index)
+            result["answer"] = safe_ask(state, question, history, on_token=q.put, index=index, doc=doc)
         finally:
             q.put(None)
 
@@ -559,14 +589,21 @@ def _stream_llm(
     yield text, result["answer"]
 
 
-def _browse_tab(state: AppState) -> None:
+def _browse_tab(state: AppState, scope: gr.Dropdown) -> None:
     docs = state.index.docs
     many = len(docs) > 1
 
     def doc_of(key: str):
         return state.index.docs.get(key.split("|", 1)[0])
 
-    chapters = [e for d in docs.values() for e in render.outline_entries(d, prefix_doc=many)]
+    def in_scope(doc: str | None) -> list:
+        """The documents the selector shows ("" or None: all)."""
+        return [d for d in state.index.docs.values() if not doc or d.id == doc]
+
+    def chapters_of(doc: str | None) -> list[tuple[str, str]]:
+        return [e for d in in_scope(doc) for e in render.outline_entries(d, prefix_doc=many and not doc)]
+
+    chapters = chapters_of(None)
 
     def parts_for(key: str) -> list[tuple[str, str]]:
         d = doc_of(key or "")
@@ -602,6 +639,12 @@ def _browse_tab(state: AppState) -> None:
             ch.change(pick_chapter, ch, [part, text], api_visibility=PRIVATE)
             part.change(show, part, text, api_visibility=PRIVATE)
 
+            def pick_doc(doc: str | None) -> Any:
+                entries = chapters_of(doc)
+                return gr.Radio(choices=entries, value=entries[0][1] if entries else None)
+
+            scope.change(pick_doc, scope, ch, api_visibility=PRIVATE)
+
         with gr.Tab("主要指标"):  # short: the tab row must fit a 390 px phone
             inds = [i for d in docs.values() for i in d.indicators]
             rows = render.indicator_rows(inds)
@@ -616,12 +659,12 @@ def _browse_tab(state: AppState) -> None:
             table = gr.HTML(render.render_indicator_table(rows), elem_id="pq-indicators")
             gr.HTML(render.render_indicator_notes(inds))
 
-            def do_filter(c: str, t: str) -> str:
-                cur = render.indicator_rows([i for d in state.index.docs.values() for i in d.indicators])
+            def do_filter(c: str, t: str, doc: str | None = None) -> str:
+                cur = render.indicator_rows([i for d in in_scope(doc) for i in d.indicators])
                 return render.render_indicator_table(render.filter_indicator_rows(cur, c, t))
 
-            cat.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
-            filt.change(do_filter, [cat, filt], table, api_visibility=PRIVATE)
+            for source in (cat, filt, scope):
+                source.change(do_filter, [cat, filt, scope], table, api_visibility=PRIVATE)
 
         with gr.Tab("检索原文"):
             with gr.Row():
@@ -632,17 +675,18 @@ def _browse_tab(state: AppState) -> None:
                 sb = gr.Button("检索", variant="primary", scale=1, min_width=80)
             hits = gr.HTML(render.render_hits("", []), elem_id="pq-hits")
 
-            def do_search(q: str | None, k: float | None) -> str:
+            def do_search(q: str | None, k: float | None, doc: str | None = None) -> str:
                 q = q or ""
                 if not q.strip():
                     return render.render_hits("", [])
                 try:
-                    return render.render_hits(q, checked_search(state.index, state.settings, q, k, MAX_K))
+                    found = checked_search(state.index, state.settings, q, k, MAX_K, doc=doc or None)
+                    return render.render_hits(q, found)
                 except PolicyQAError as e:
                     return f'<div class="pq-muted">{render.esc(e)}</div>'
 
-            sq.submit(do_search, [sq, sk], hits, api_visibility=PRIVATE)
-            sb.click(do_search, [sq, sk], hits, api_visibility=PRIVATE)
+            sq.submit(do_search, [sq, sk, scope], hits, api_visibility=PRIVATE)
+            sb.click(do_search, [sq, sk, scope], hits, api_visibility=PRIVATE)
 
 
 def _admin_tab(state: AppState) -> None:

@@ -45,7 +45,7 @@ class Thresholds:
 THRESHOLDS = Thresholds()
 
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d\s*年?")
-_FIGURE = re.compile(r"\d")
+_FIGURE = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:级|个|项|类|条|种|家|座|批|次|倍|成|轮)")
 _CLAUSE_END = re.compile(r"(?<=[，；：,;:])")
 
 

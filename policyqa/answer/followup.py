@@ -141,12 +141,12 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
         replaced = True
     # topic words for topic words
     elif q.topic and p.topic and not replaced:
-        words = [t.word for t in p.topic if t.word in out]
-        if words:
-            first = min(out.find(w) for w in words)
-            for w in words:
-                out = out.replace(w, "", 1)
-            out = out[:first] + "".join(t.word for t in q.topic) + out[first:]
+        # the span of the previous topic words is replaced by the new topic as written
+        spans = [(out.find(t.word), out.find(t.word) + len(t.word)) for t in p.topic if t.word in out]
+        if spans:
+            a, b = min(s for s, _ in spans), max(e for _, e in spans)
+            new = _strip_cue(q.asked, lex)
+            out = out[:a] + new + out[b:]
             replaced = True
     if replaced:
         return out + "？"

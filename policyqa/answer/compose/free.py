@@ -65,6 +65,16 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
     return out
 
 
+def _with_development(e: Evidence, quote: str) -> str:
+    """A paragraph's bare topic sentence (「严格管控扬尘和粉尘污染。」) says what, not how: the
+    sentence that follows it comes along (the two are contiguous, so the quote stays verbatim)."""
+    if e.unit.lead and quote == e.unit.lead:
+        sents = split_sentences(e.unit.text)
+        if len(sents) > 1 and sents[0] == quote:
+            return sents[0] + sents[1]
+    return quote
+
+
 def premise_holds(q: Query, e: Evidence, lex: Lexicon) -> bool:
     """Does one sentence state the claim: all its terms, absolute words and figures?"""
     if e.coverage < 0.99:
@@ -74,7 +84,8 @@ def premise_holds(q: Query, e: Evidence, lex: Lexicon) -> bool:
         for m in pat.finditer(q.asked):
             if m.group(0) not in e.sentence:
                 return False
-    figures = re.findall(r"\d+(?:\.\d+)?", re.sub(r"(?:19|20)\d\d\s*年?", "", q.asked))
+    # every figure of the claim, years included, must stand in the sentence
+    figures = re.findall(r"\d+(?:\.\d+)?", q.asked)
     return all(f in e.sentence for f in figures)
 
 
@@ -96,7 +107,7 @@ def compose_evidence(
             n = cites.cite(e.unit)
             lines += [f"{bullet}{st}{cites.marks(n)}。" for st in statements(e.unit.indicator)]
             continue
-        quote = quote_span(e.sentence, q)
+        quote = _with_development(e, quote_span(e.sentence, q))
         body = _strip_lead(quote).rstrip("。；，：")
         lines.append(f"{bullet}{body}{cites.marks(cites.cite(e.unit, quote))}。")
     return lines
