@@ -30,13 +30,17 @@ CONTRACT_KINDS = ("quote_not_found", "wrong_location", "dangling_marker", "unuse
 SPLIT_TUNING = {
     "dev": "是：调参用的划分",
     "test": "早期几轮调参用过 test 划分（并非从未见过）",
-    "heldout": "否：从未用于调参",
+    "heldout": "否：从未用于调参（eval/heldout.jsonl 写于新回答层调参之前，之后未改动）",
+    "library": "否：文件库题（规划 + 两部条例），由未读代码的助手编写，未用于调参",
     "all": "混合：含调参用的 dev 划分",
 }
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "questions.jsonl"
+# every question file; a question's "split" says where it belongs (dev, test, heldout, library)
+QUESTION_FILES = (QUESTIONS, HERE / "dev-new.jsonl", HERE / "heldout.jsonl", HERE / "library-questions.jsonl")
 THRESHOLDS = HERE / "thresholds.json"
+THRESHOLD_FLOOR = HERE / "thresholds-floor.json"
 REPORTS = HERE / "reports"
 
 # metrics where higher is better, in report order; (name, label)
@@ -58,8 +62,39 @@ METRICS = [
 
 
 def load_questions(split: str) -> list[dict[str, Any]]:
-    qs = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [q for q in qs if split == "all" or q["split"] == split]
+    """The questions of one split from every question file ("all": dev, test and heldout)."""
+    qs: list[dict[str, Any]] = []
+    for f in QUESTION_FILES:
+        if f.exists():
+            qs += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if split == "all":
+        return [q for q in qs if q["split"] in ("dev", "test", "heldout")]
+    return [q for q in qs if q["split"] == split]
+
+
+def outcome_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What issue readers ask of the answerer beyond the gold metrics: outcomes, answer length,
+    correct answers (key facts) among the answerable, and contract violations counted by ``ask``."""
+    import statistics
+
+    from policyqa.answer import CONTRACT_VIOLATIONS
+
+    ans = [r for r in rows if r["_question"]["answerable"]]
+    answered = [r for r in ans if r["_answer"]["answerable"]]
+    lengths = [len(r["_answer"]["answer"]) for r in answered]
+    with_outcome = [r for r in rows if r["_question"].get("outcome")]
+    agree = [
+        r["_answer"].get("outcome") == {"refused": "not_covered"}.get(o := r["_question"]["outcome"], o)
+        for r in with_outcome
+    ]
+    return {
+        "answerable": len(ans),
+        "correct_answerable": sum(bool(r.get("key_fact")) for r in ans) / len(ans) if ans else None,
+        "partial": sum(r["_answer"].get("outcome") == "partial" for r in rows),
+        "median_answer_chars": statistics.median(lengths) if lengths else None,
+        "outcome_agreement": sum(agree) / len(agree) if agree else None,
+        "contract_violations": CONTRACT_VIOLATIONS["count"],
+    }
 
 
 def run_system(index: Any, questions: list[dict[str, Any]], llm: Any = None) -> list[dict[str, Any]]:
@@ -167,6 +202,12 @@ def write_report(
         f"- 引用支持判定：{meta['judge']}",
         f"- 索引：{meta['build_id']}；运行用时 {meta['seconds']:.1f} 秒",
         "",
+        "## 回答结果",
+        "",
+        "| 项 | 数值 |",
+        "|---|---|",
+        *[f"| {k} | {_fmt(v)} |" for k, v in meta.get("outcomes", {}).items()],
+        "",
         "## 总体（本系统 vs 朴素基线）",
         "",
         "| 指标 | 本系统 | 朴素基线 |",
@@ -261,7 +302,7 @@ def gate(ours: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description="评测：金标问题集，本系统与朴素基线对照")
-    p.add_argument("--split", choices=["dev", "test", "all"], default="test")
+    p.add_argument("--split", choices=["dev", "test", "heldout", "library", "all"], default="test")
     p.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="不跑朴素基线")
     p.add_argument("--baseline", dest="baseline", action="store_true", default=True)
@@ -290,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = run_system(index, questions, llm)
     ours = aggregate(rows)
+    outcomes = outcome_figures(rows)
     # the citation checker on our own answers: the same verdicts a reviewer gets
     check = summarize(check_answers([r["_answer"] for r in rows], library_from_index(index)))
     check_line = "引用核对（应全为 0）：" + "，".join(f"{k} {v}" for k, v in check["problems"].items())
@@ -299,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         # the contract kinds every answer of ours guarantees by construction; the support kinds
         # (unsupported_*, uncited) are reported, not gated, until the answer layer reaches 0
         bad += [f"引用核对 {k} = {check['problems'][k]}" for k in CONTRACT_KINDS if check["problems"][k]]
-        print(json.dumps(ours["overall"], ensure_ascii=False, indent=1))
+        if outcomes["contract_violations"]:
+            bad.append(f"回答契约违例 {outcomes['contract_violations']} 次（见日志）")
+        print(json.dumps(ours["overall"] | outcomes, ensure_ascii=False, indent=1))
         print(check_line)
         if bad:
             print("评测门槛未通过：" + "；".join(bad), file=sys.stderr)
@@ -321,12 +365,18 @@ def main(argv: list[str] | None = None) -> int:
         "sha": git_sha(),
         "seconds": time.perf_counter() - t0,
         "check": check,
+        "outcomes": outcomes,
     }
     md = write_report(ours, base, rows, meta, args.out)
     if args.json:
         print(
             json.dumps(
-                {"ours": ours["overall"], "baseline": base["overall"] if base else None, "check": check},
+                {
+                    "ours": ours["overall"],
+                    "outcomes": outcomes,
+                    "baseline": base["overall"] if base else None,
+                    "check": check,
+                },
                 ensure_ascii=False,
             )
         )
@@ -335,5 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             b = _fmt(base["overall"].get(key)) if base else "—"
             print(f"{label:>16}  本系统 {_fmt(ours['overall'].get(key)):>8}   基线 {b:>8}")
         print(check_line)
+        print("回答结果：" + "，".join(f"{k} {_fmt(v)}" for k, v in outcomes.items()))
     print(f"报告：{md}")
     return 0

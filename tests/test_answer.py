@@ -231,7 +231,9 @@ def test_outline_of_columns_and_lookalikes(index: Index) -> None:
 
 def test_where_wins_over_an_indicator_and_a_bare_where_followup(index: Index) -> None:
     a = ask(index, "森林覆盖率在第几章？")
-    assert a.answer.startswith("在") and index.units[a.citations[0].id].kind in ("heading", "column"), a.answer
+    assert a.answer.startswith("在") and index.units[a.citations[0].id].kind in ("heading", "column"), (
+        a.answer
+    )
     prev = "环境应急怎么加强"
     history = [{"role": "user", "content": prev}, {"role": "assistant", "content": ask(index, prev).answer}]
     a = ask(index, "在第几节？", history)

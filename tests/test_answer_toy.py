@@ -125,10 +125,10 @@ def test_false_premise_is_corrected_and_true_premise_confirmed(toy: Index) -> No
     lex = lexicon_for(toy.settings.kb_dir)
     no = ask(toy, "听说规划要求所有钢铁企业一律关停，是真的吗？")
     _ok(toy, no)
-    assert no.answerable and no.answer.startswith(lex.message("premise_no", docs="《示例市规划》"))
+    assert no.answerable and no.answer.startswith("#### " + lex.message("premise_no", docs="《示例市规划》"))
     yes = ask(toy, "规划说要开展钢铁行业超低排放改造，是真的吗？")
     _ok(toy, yes)
-    assert yes.answer.startswith(lex.message("premise_yes", docs="《示例市规划》"))
+    assert yes.answer.startswith("#### " + lex.message("premise_yes", docs="《示例市规划》"))
 
 
 def test_amount_the_text_does_not_give_is_partly_covered(toy: Index) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 from eval.metrics import aggregate
-from eval.run import THRESHOLDS, gate, load_questions, run_system
-from tests.indexes import ROOT, shared_index
+from eval.run import THRESHOLD_FLOOR, THRESHOLDS, gate, load_questions, run_system
+from tests.indexes import shared_index
 
 
 def test_dev_split_meets_thresholds() -> None:
@@ -23,18 +22,42 @@ def test_gate_flags_a_drop() -> None:
     assert len(bad) == 2
 
 
+def thresholds_below_floor(now: dict[str, float], floor: dict[str, float]) -> list[str]:
+    """Thresholds that fell below the committed floor (rates: rose above it), or were removed."""
+    bad = []
+    for k, v in floor.items():
+        if k not in now:
+            bad.append(f"threshold {k} removed")
+        elif k.endswith("_rate") and now[k] > v:
+            bad.append(f"{k} loosened from {v} to {now[k]}")
+        elif not k.endswith("_rate") and now[k] < v:
+            bad.append(f"{k} lowered from {v} to {now[k]}")
+    return bad
+
+
 def test_thresholds_only_move_up() -> None:
-    """Compared with the last commit's file: a lowered threshold must not land."""
-    old = subprocess.run(
-        ["git", "show", "HEAD:eval/thresholds.json"], cwd=ROOT, capture_output=True, text=True
-    )
-    if old.returncode != 0:  # first commit of the file, or not a git checkout
-        return
-    before = json.loads(old.stdout)["metrics"]
+    """Compared with the committed floor file (not with HEAD, which a clean CI checkout equals)."""
     now = json.loads(THRESHOLDS.read_text(encoding="utf-8"))["metrics"]
-    for k, v in before.items():
-        assert k in now, f"threshold {k} removed"
-        if k.endswith("_rate"):
-            assert now[k] <= v, f"{k} loosened from {v} to {now[k]}"
-        else:
-            assert now[k] >= v, f"{k} lowered from {v} to {now[k]}"
+    floor = json.loads(THRESHOLD_FLOOR.read_text(encoding="utf-8"))["metrics"]
+    assert thresholds_below_floor(now, floor) == []
+
+
+def test_floor_check_can_fail() -> None:
+    floor = {"hit@1": 0.9, "false_refusal_rate": 0.03}
+    assert thresholds_below_floor({"hit@1": 0.85, "false_refusal_rate": 0.05}, floor) == [
+        "hit@1 lowered from 0.9 to 0.85",
+        "false_refusal_rate loosened from 0.03 to 0.05",
+    ]
+    assert thresholds_below_floor({"hit@1": 0.95}, floor) == ["threshold false_refusal_rate removed"]
+
+
+def test_no_eval_question_produces_a_contract_violation() -> None:
+    """Every question of every split through ``ask``: a composer bug is counted, never hidden."""
+    from policyqa.answer import CONTRACT_VIOLATIONS, ask
+
+    index = shared_index("e5-small")
+    before = CONTRACT_VIOLATIONS["count"]
+    for split in ("dev", "test", "heldout"):
+        for q in load_questions(split):
+            ask(index, q["question"], q.get("history") or [])
+    assert CONTRACT_VIOLATIONS["count"] == before

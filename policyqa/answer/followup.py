@@ -114,7 +114,11 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
         pool = [r.ref for r in find_refs(p.asked)] + ([r.ref for r in find_refs(answer[1])] if answer else [])
         ref = next((r for r in pool if r.kind == kind or (kind == CHAPTER and r.kind == SECTION)), None)
         if ref is not None:
-            label = ref.label if not (kind == CHAPTER and ref.kind == SECTION) else Ref(CHAPTER, ref.chapter).label
+            label = (
+                ref.label
+                if not (kind == CHAPTER and ref.kind == SECTION)
+                else Ref(CHAPTER, ref.chapter).label
+            )
             if kind == SECTION and ref.chapter is None and p.chapter_no:
                 label = Ref(CHAPTER, p.chapter_no).label + label
             return cur[: m.start()] + label + cur[m.end() :] + "？"

@@ -100,7 +100,8 @@ def compose_evidence(
         lines.append(lex.message("partial", detail=decision.detail, docs=docs))
     elif intent == Intent.PREMISE:
         key = "premise_yes" if premise_holds(q, chosen[0], lex) else "premise_no"
-        lines.append(lex.message(key, docs=docs))
+        # the verdict on the claim is ours, not the text's: a heading, not a cited statement
+        lines.append("#### " + lex.message(key, docs=docs))
     bullet = "- " if intent == Intent.LIST and len(chosen) > 1 else ""
     for e in chosen:
         if e.unit.indicator is not None:  # a table row reads out field by field, citing the row
