@@ -435,3 +435,65 @@ def test_new_conversation_deletes_the_old_export(webapp, tmp_path: Path) -> None
 def test_admin_feedback_times_are_local(webapp) -> None:
     assert webapp._local("2026-12-01T12:30:00+00:00") == "2026年12月1日 20:30"
     assert webapp._local("not a time") == "not a time" and webapp._local(None) == ""
+
+
+def two_docs_index():
+    from dataclasses import replace
+
+    from ingest.load import load_document
+
+    toy = load_document(ROOT / "tests" / "data" / "toy-plan.txt")
+    other = replace(toy, id="toy-2", title="第二份规划", meta={**toy.meta, "title": "第二份规划"})
+    index = fake_index("two")
+    index.docs = {toy.id: toy, other.id: other}
+    return index, toy, other
+
+
+def component(demo, elem_id: str):
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_document_selector_is_hidden_with_one_document(webapp, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    index, toy, _ = two_docs_index()
+    index.docs = {toy.id: toy}
+    demo = webapp.build_app(webapp.AppState(settings=Settings(home=tmp_path), index=index))
+    assert component(demo, "pq-doc").visible is False
+
+
+def test_document_selector_limits_chat_search_and_browse(webapp, monkeypatch, tmp_path: Path) -> None:
+    from policyqa.settings import Settings
+
+    index, toy, other = two_docs_index()
+    state = webapp.AppState(settings=Settings(home=tmp_path), index=index)
+    demo = webapp.build_app(state)
+    selector = component(demo, "pq-doc")
+    assert selector.visible is True
+    assert [c[1] for c in selector.choices] == ["", toy.id, other.id]
+    assert "全部文件" in selector.choices[0][0] and "第二份规划" in selector.choices[2][0]
+
+    seen: dict[str, object] = {}
+
+    def fake_ask(index, question, history, llm=None, on_token=None, doc=None):
+        seen["ask"] = doc
+        return Answer(question, "答。", True)
+
+    def fake_search(index, q, k, doc=None):
+        seen["search"] = doc
+        return []
+
+    monkeypatch.setattr(webapp, "ask", fake_ask)
+    monkeypatch.setattr(webapp, "search", fake_search)
+    list(handler(demo, "respond")("问题", [], [], None, "toy-2"))
+    assert seen["ask"] == "toy-2"
+    list(handler(demo, "respond")("问题", [], [], None, ""))
+    assert seen["ask"] is None  # the whole library
+    handler(demo, "do_search")("森林", 5, "toy-2")
+    assert seen["search"] == "toy-2"
+    radio = handler(demo, "pick_doc")("toy-2")
+    assert radio.choices and all(key.startswith("toy-2|") for _, key in radio.choices)
+    assert all("《" not in label for label, _ in radio.choices)  # one document: no title prefix
+    both = handler(demo, "pick_doc")("")
+    assert {key.split("|")[0] for _, key in both.choices} == {toy.id, other.id}
+    assert "没有匹配的指标" not in handler(demo, "do_filter")("全部", "", "toy-2")
