@@ -271,7 +271,6 @@ def render_question(question: str) -> str:
 
 
 PARTIAL_LABEL = "部分涉及"
-NOT_COVERED_LABEL = "规划未涉及"
 
 
 def answer_notes(answer: Answer) -> list[tuple[str, str]]:
