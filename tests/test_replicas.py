@@ -241,9 +241,13 @@ def test_empty_replicas_answer_follow_publishes_and_survive_an_outage(
         )
         assert r.returncode == 0 and "62.6" in json.loads(r.stdout)["answer"], r.stderr[-1500:]
 
-        listed = json.loads(cli(tmp_path / "builder", "builds", "--json", POLICYQA_CHROMA_URL=url).stdout)
-        (entry,) = listed["builds"]
-        assert entry["build_id"] == b1 and entry["current"] and len(entry["replicas"]) == 2
+        from policyqa.index import forget_client
+        from policyqa.store.publish import list_builds
+
+        reader = Settings.from_env(app_env(tmp_path / "reader", POLICYQA_CHROMA_URL=url))
+        (entry,) = list_builds(reader)  # the heartbeats of both replicas name the build
+        forget_client(reader, None)  # this process's client must not outlive the server below
+        assert entry.build_id == b1 and entry.current and len(entry.replicas) == 2
 
         # a second publish (one more document) reaches both replicas while they serve
         shutil.copy(ROOT / "tests" / "data" / "toy-plan.txt", kb / "plans" / "toy-plan.txt")
@@ -326,27 +330,32 @@ def toy_kb(tmp_path: Path) -> Path:
 def test_concurrent_publishes_stay_whole_and_prune_spares_builds_in_use(
     tmp_path: Path, chroma: ChromaServer, toy_kb: Path
 ) -> None:
-    from policyqa.index import forget_client, open_index
+    from policyqa.index import build_index, forget_client, open_index
     from policyqa.retrieve import search
     from policyqa.store.publish import _registry, heartbeat, list_builds, server
 
     url = chroma.url
     env = {"POLICYQA_CHROMA_URL": url, "POLICYQA_KB": str(toy_kb), "POLICYQA_KEEP_BUILDS": "10"}
-    homes = [tmp_path / "a", tmp_path / "b"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "policyqa.cli", "ingest", "--json"],
-            cwd=ROOT,
-            env=app_env(h, **env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for h in homes
-    ]
-    outs = [p.communicate(timeout=180) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outs]
-    ba, bb = (json.loads(o[0])["build_id"] for o in outs)
+    # in process (two threads, two homes) to save two interpreters' start-up; the publishes
+    # overlap on the server as two hosts' would
+    sa, sb = (Settings.from_env(app_env(tmp_path / h, **env)) for h in ("a", "b"))
+    start = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def publish_from(name: str, settings: Settings) -> None:
+        start.wait(timeout=30)
+        try:
+            results[name] = build_index(settings).build_id
+        except BaseException as e:  # reported below
+            results[name] = e
+
+    threads = [threading.Thread(target=publish_from, args=x) for x in (("a", sa), ("b", sb))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    ba, bb = results["a"], results["b"]
+    assert isinstance(ba, str) and isinstance(bb, str), results
     assert ba != bb  # same inputs, same second: still two builds
 
     s = Settings.from_env(app_env(tmp_path / "reader", **env))
@@ -359,12 +368,10 @@ def test_concurrent_publishes_stay_whole_and_prune_spares_builds_in_use(
             hits = search(index, "森林覆盖率", k=3)
             assert hits and any("dense" in h.sources for h in hits)
 
-        b3 = ingest(tmp_path / "a", url, toy_kb, POLICYQA_KEEP_BUILDS="10")  # unchanged inputs, but b
-        assert b3["skipped"]  # now the current one: a's build is made current again, not rebuilt
+        again = build_index(sa)  # unchanged inputs: nothing rebuilt, but a's build is current again
+        assert again.skipped and again.build_id == ba
         assert next(b for b in list_builds(s) if b.current).build_id == ba
-        r = cli(tmp_path / "a", "ingest", "--force", "--json", **env)
-        assert r.returncode == 0, r.stderr[-1500:]
-        newest = json.loads(r.stdout)["build_id"]
+        newest = build_index(sa, force=True).build_id
 
         # bb is older than newest and not current; a replica reports serving it now
         heartbeat(s, "replica-on-bb", bb)
