@@ -24,9 +24,8 @@ PLAN, REG = "gx-eco-14th", "plan-eia-regulation"
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """kb/ copied, with one regulation of eval/library beside the plan, and its hash index."""
-    from tests.indexes import settings_for
-
     from policyqa.index import build_index
+    from tests.indexes import settings_for
 
     tmp = tmp_path_factory.mktemp("library")
     kb = tmp / "kb"
@@ -131,7 +130,6 @@ def test_benchmark_questions_are_our_own() -> None:
 
 def test_benchmark_library_has_distinct_ids_and_names(tmp_path: Path) -> None:
     from eval.bench_library import make_kb
-
     from ingest.load import load_kb
 
     kb = make_kb(tmp_path, 5)
