@@ -8,7 +8,7 @@ passage vectors are cache hits). Then, each in a fresh, empty ``POLICYQA_HOME``:
 1. A child process (``--open-child``) times the steps of opening the published build: imports,
    reading the ``current`` pointer, downloading the build's files (``pqf-<build>``), opening the
    local copy (units, documents, stored BM25, vector-store handles; the embedder loaded apart),
-   opening again from the cached copy, and the first ``ask``. For the BM25 choice it also times
+   opening again from the cached copy, the app's warm-up (``retrieve.warm``) and the first ``ask``. For the BM25 choice it also times
    what rebuilding BM25 from the published units would cost instead (jieba + ``bm25s`` index of
    every retrievable unit, no save) against fetching the stored BM25 files alone.
 2. ``python app.py`` as a replica: wall time from process start to the first 200 answer of
@@ -76,6 +76,7 @@ def open_child() -> int:
     from policyqa.answer import ask
     from policyqa.embed import embedder_from_name
     from policyqa.index import index_text, open_index
+    from policyqa.retrieve import warm
     from policyqa.settings import Settings
     from policyqa.store.publish import current_build, files_collection, local_copy, server
 
@@ -97,6 +98,9 @@ def open_child() -> int:
     t = time.perf_counter()
     open_index(s, embedder=embedder, build_id=bid)
     out["reopen_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    warm(index)  # what app.py does before it listens (sentence token sets of every unit)
+    out["warm_s"] = time.perf_counter() - t
     t = time.perf_counter()
     a = ask(index, QUESTION)
     out["first_ask_s"] = time.perf_counter() - t
@@ -134,7 +138,7 @@ def run_size(n: int, url: str, publisher: Path, work: Path, log: Any) -> dict[st
 
     kb = make_kb(work / f"n{n}", n)
     env = {"POLICYQA_CHROMA_URL": url, "POLICYQA_KB": str(kb), "POLICYQA_KEEP_BUILDS": "2"}
-    row: dict[str, Any] = {"n": n}
+    row: dict[str, Any] = {"n": n, "load": os.getloadavg()[0]}
     pr = run_measured(
         [sys.executable, "-m", "policyqa.cli", "ingest", "--json"],
         child_env(POLICYQA_HOME=str(publisher), **env),
@@ -197,21 +201,23 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         "",
         "## 副本从启动到第一个回答",
         "",
-        "| 文档数 | 发布（ingest）s | 副本启动到第一个回答 s | 重新发布 s | 发布后副本切换 s（轮询 1 s） |",
-        "| --- | --- | --- | --- | --- |",
+        "| 文档数 | 发布（ingest）s | 副本启动到第一个回答 s | 重新发布 s | 发布后副本切换 s（轮询 1 s） | 负载均值 |",
+        "| --- | --- | --- | --- | --- | --- |",
         *[
-            f"| {r['n']} | {f1(r['publish_s'])} | {f1(r['replica_first_answer_s'])} | {f1(r['republish_s'])} | {f1(r['switch_s'])} |"
+            f"| {r['n']} | {f1(r['publish_s'])} | {f1(r['replica_first_answer_s'])} | {f1(r['republish_s'])} | "
+            f"{f1(r['switch_s'])} | {r['load']:.1f} |"
             for r in rows
         ],
         "",
         "## 打开已发布的构建（空 POLICYQA_HOME，子进程）",
         "",
-        "| 文档数 | 单元 | 导入 s | 读指针 s | 下载文件 s（MB） | 加载向量模型 s | 打开本地副本 s | 再次打开（已缓存）s | 第一个 ask s | 峰值内存 MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| 文档数 | 单元 | 导入 s | 读指针 s | 下载文件 s（MB） | 加载向量模型 s | 打开本地副本 s | 再次打开（已缓存）s | 预热 s | 第一个 ask s | 峰值内存 MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[
             f"| {r['n']} | {r['open']['units']} | {f2(r['open']['import_s'])} | {f2(r['open']['pointer_s'])} | "
             f"{f2(r['open']['fetch_s'])}（{f1(r['open']['copy_mb'])}） | {f2(r['open']['embedder_s'])} | "
-            f"{f2(r['open']['open_s'])} | {f2(r['open']['reopen_s'])} | {f2(r['open']['first_ask_s'])} | {r['open']['rss_mb']:.0f} |"
+            f"{f2(r['open']['open_s'])} | {f2(r['open']['reopen_s'])} | {f2(r['open']['warm_s'])} | "
+            f"{f2(r['open']['first_ask_s'])} | {r['open']['rss_mb']:.0f} |"
             for r in rows
         ],
         "",
