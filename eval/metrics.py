@@ -70,7 +70,7 @@ __all__ = [
 # Locations
 # ---------------------------------------------------------------------------------------------
 
-GOLD_KEYS = frozenset({"doc", "chapter", "section", "column", "indicator"})
+GOLD_KEYS = frozenset({"doc", "chapter", "section", "column", "indicator", "article"})
 
 
 def location_matches(location: Mapping[str, Any], gold: Mapping[str, Any]) -> bool:
@@ -102,6 +102,7 @@ def location_matches(location: Mapping[str, Any], gold: Mapping[str, Any]) -> bo
         "section": "section_no",
         "column": "column_no",
         "indicator": "indicator_no",
+        "article": "article_no",
     }
     return all(loc.get(fields[k]) == v for k, v in gold.items())
 

@@ -210,7 +210,7 @@ def match_indicators(text: str, index: Index, doc: str | None = None) -> tuple[t
     (≥ 4, and ≥ 40 % of the name); the best score wins, ties keep all.
     """
     generic = indicator_generic_chars(index)
-    best: list[tuple[float, str, int]] = []
+    passing: list[tuple[float, str, int]] = []
     low = text.lower()
     for d in index.docs.values():
         if doc and d.id != doc:
@@ -220,11 +220,13 @@ def match_indicators(text: str, index: Index, doc: str | None = None) -> tuple[t
             core = sum(1 for c in name if c not in generic) or len(name)
             cov = _covered(name, low, generic)
             if cov >= min(4, core) and cov / core >= 0.4:
-                best.append((cov + cov / core / 100, d.id, ind.no))
-    if not best:
+                passing.append((cov + cov / core / 100, d.id, ind.no))
+    if len(passing) > 2:  # names several measures at once: every one of them (a narrative question)
+        return tuple((d, no) for _, d, no in passing)
+    if not passing:
         return ()
-    top = max(s for s, _, _ in best)
-    return tuple((d, no) for s, d, no in best if s >= top - 1e-9)
+    top = max(s for s, _, _ in passing)
+    return tuple((d, no) for s, d, no in passing if s >= top - 1e-9)
 
 
 def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:

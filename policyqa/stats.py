@@ -66,7 +66,7 @@ def _compute(index: Index) -> IndexStats:
                 places.add(p[0].lower())
     names = [i.name for d in index.docs.values() for i in d.indicators]
     counts: Counter[str] = Counter(c for n in names for c in set(n))
-    generic = frozenset(c for c, k in counts.items() if names and k >= max(3, len(names) / 3))
+    generic = frozenset(c for c, k in counts.items() if names and k >= max(3, 0.15 * len(names)))
     return IndexStats(
         n_units=sum(len(v) for v in index.retrievable.values()),
         vocab=vocab,

@@ -27,6 +27,7 @@ from policyqa.answer import ask
 from policyqa.cite import MARKER, contract_problems
 from policyqa.embed import HashEmbeddings
 from policyqa.index import Index, open_index
+from policyqa.lexicon import lexicon_for
 from policyqa.models import Answer
 from policyqa.retrieve import normalize_question
 from tests.indexes import ROOT, shared_index
@@ -72,10 +73,15 @@ def check(index: Index, question: str, a: Answer) -> None:
     assert a.answer.strip()
     if a.answerable:
         assert a.citations and a.mode == "extractive"
-        stated = set(_NUMBER.findall(MARKER.sub("", a.answer)))
+        # a difference the answer computes is labelled as such; every other figure is the plan's
+        computed = lexicon_for(index.settings.kb_dir).message("computed")
+        said = "\n".join(x for x in a.answer.splitlines() if computed not in x)
+        stated = set(_NUMBER.findall(MARKER.sub("", said)))
         assert stated <= plan_numbers(index), f"figures not in the plan: {stated - plan_numbers(index)}"
     else:
-        assert not a.citations and a.mode in ("invalid", "refusal")
+        # a refusal may point at the nearest sections: their headings, nothing else
+        assert a.mode in ("invalid", "refusal") and a.outcome in ("invalid", "not_covered")
+        assert all(index.units[c.id].kind in ("heading", "column") for c in a.citations)
     for line in _SYSTEM_LINES:
         assert line not in a.answer
     low = a.answer.lower()
@@ -118,8 +124,7 @@ REFUSED = {
 def test_instructions_and_other_periods_are_refused(index: Index, q: str) -> None:
     a = ask(index, q)
     check(index, q, a)
-    assert a.mode == "refusal" and not a.answerable
-    assert "无法依据规划作答" in a.answer
+    assert a.mode == "refusal" and not a.answerable and a.outcome == "not_covered"
     assert not re.search(r"20[3-9]\d年[^，。]*(目标|达到)[^，。]*\d", a.answer)  # no invented target
 
 
@@ -159,7 +164,7 @@ def test_text_without_a_plan_word_is_refused(index: Index, name: str) -> None:
     """Nothing in it is a word of the plan: whatever ranks first is no answer to it."""
     a = ask(index, ANY[name])
     check(index, ANY[name], a)
-    assert a.mode == "refusal" and "无法依据规划作答" in a.answer
+    assert a.mode == "refusal" and a.outcome == "not_covered"
 
 
 def test_hostile_text_in_history(index: Index) -> None:

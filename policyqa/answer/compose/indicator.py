@@ -95,7 +95,6 @@ def compose_compare(index: Index, q: Query, cites: Citations, lex: Lexicon) -> l
         ind = u.indicator
         if ind is None:
             continue
-        n = cites.cite(u)
         pairs = [(r.scope, r.baseline, r.target) for r in ind.rows] or [(None, ind.baseline, ind.target)]
         for scope, b, t in pairs:
             vb, vt = _dec(b.value), _dec(t.value)
@@ -107,8 +106,6 @@ def compose_compare(index: Index, q: Query, cites: Citations, lex: Lexicon) -> l
             amount = "" if diff == 0 else f"{abs(diff).normalize():f}{unit}"
             who = f"{ind.name}（{scope}）" if scope else ind.name
             tv = t.value if _is_figure(t.value) else f"“{t.value}”"
-            lines.append(
-                f"{who}{t.year}年目标{tv}比{b.year}年的{b.value}{verb}{amount}"
-                f"{lex.message('computed')}{cites.marks(n)}。"
-            )
+            # the difference is ours, computed from the cited row: a heading, not a quoted statement
+            lines.append(f"#### {who}{t.year}年目标{tv}比{b.year}年的{b.value}{verb}{amount}{lex.message('computed')}")
     return lines + compose_indicator(index, q, cites)
