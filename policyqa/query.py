@@ -83,6 +83,7 @@ class Query:
     asks: frozenset[Ask] = frozenset()
     indicator_nos: tuple[int, ...] = ()  # rows the question names by number or by name
     doc: str | None = None  # the document the question names (title, short title, 文号)
+    scope: tuple[str, ...] = ()  # documents left in scope after region / period conflicts (empty: all)
     english: bool = False
     content_chars: int = 0  # characters left once references, cues and fillers are removed
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # debugging notes
@@ -271,6 +272,15 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             weight *= OOV_WEIGHT
         place = w in places or w.rstrip("市县区") in places
         out.append(Term(w, variants, weight, place=place, parts=parts, known=known))
+    # an everyday phrase the tokenizer does not keep as one word (「钱从哪里出」) still brings the
+    # documents' terms for it
+    covered = {v for t in out for v in t.variants}
+    low = text.lower()
+    for asked, plan in lex.synonyms:
+        if asked in low and not set(plan) & covered:
+            weight = max(stats.idf(index, p.lower()) for p in plan)
+            out.append(Term(plan[0], plan, weight))
+            covered.update(plan)
     return tuple(out)
 
 

@@ -218,7 +218,7 @@ def search(
     q = _search_query(question, index)
     trace.query = q
     doc = doc or q.doc
-    docs = [doc] if doc else list(index.docs)
+    docs = [doc] if doc else list(q.scope or index.docs)
     docs = [d for d in docs if d in index.docs]
     if not q.normalized or not docs:
         return []

@@ -45,7 +45,7 @@ class Thresholds:
 THRESHOLDS = Thresholds()
 
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d\s*年?")
-_FIGURE = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:级|个|项|类|条|种|家|座|批|次|倍|成|轮)")
+_FIGURE = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:级|个|项|类|条|种|家|座|批|次|倍|成|轮)|分之")
 _CLAUSE_END = re.compile(r"(?<=[，；：,;:])")
 
 
@@ -135,7 +135,7 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
     if scoped:
         # a question about a named part is answered from that part
         seen = {u.id for _, u in out}
-        docs = [q.doc] if q.doc else list(index.retrievable)
+        docs = [q.doc] if q.doc else list(q.scope or index.retrievable)
         out = [(r, u) for r, u in out if in_scope(u, q)]
         out += [
             (limit, u)
@@ -146,7 +146,7 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
     if q.places:
         # every unit naming the place (a city may be named in many measures across chapters)
         seen = {u.id for _, u in out}
-        docs = [q.doc] if q.doc else list(index.retrievable)
+        docs = [q.doc] if q.doc else list(q.scope or index.retrievable)
         for d in docs:
             for u in index.retrievable.get(d, []):
                 if u.id not in seen and any(p in u.text for p in q.places):

@@ -146,9 +146,16 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
     # topic words for topic words
     elif q.topic and p.topic and not replaced:
         # the span of the previous topic words is replaced by the new topic as written
-        spans = [(out.find(t.word), out.find(t.word) + len(t.word)) for t in p.topic if t.word in out]
+        spans = sorted((out.find(t.word), out.find(t.word) + len(t.word)) for t in p.topic if t.word in out)
         if spans:
-            a, b = min(s for s, _ in spans), max(e for _, e in spans)
+            # the longest run of topic words (gaps of a particle or two): the cue words around it stay
+            runs = [list(spans[0])]
+            for s_, e_ in spans[1:]:
+                if s_ - runs[-1][1] <= 2:
+                    runs[-1][1] = max(runs[-1][1], e_)
+                else:
+                    runs.append([s_, e_])
+            a, b = max(runs, key=lambda r: r[1] - r[0])
             new = _strip_cue(q.asked, lex)
             out = out[:a] + new + out[b:]
             replaced = True

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from policyqa.index import Index
 
 
+NATIONAL = ("全国", "中华人民共和国")  # how metadata names a country-wide document's region
+
+
 class RefusalKind(StrEnum):
     INSTRUCTION = "instruction"
     SMALLTALK = "smalltalk"
@@ -60,7 +63,9 @@ class Refusal:
 
 
 def docs_in_scope(q: Query, index: Index) -> list[str]:
-    return [q.doc] if q.doc and q.doc in index.docs else list(index.docs)
+    if q.doc and q.doc in index.docs:
+        return [q.doc]
+    return [d for d in q.scope if d in index.docs] or list(index.docs)
 
 
 def docs_phrase(index: Index, docs: list[str]) -> str:
@@ -188,25 +193,45 @@ def _section_text(index: Index, h: Hit) -> str:
     )
 
 
-def after_search(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> Refusal | None:
-    """Another five-year period or region than the documents' own, unless a retrieved sentence
-    names it with the question's topic (and, for a period, the question asks no target of it:
-    a plan reviews the previous period's results but sets no targets for it)."""
+def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> dict[str, Refusal]:
+    """The documents in scope that cannot answer for the period or region the question names:
+    another five-year period than the document's own, or another region than its own (a
+    national document has every region), unless the document names it with the question's topic
+    (a plan reviews the previous period and speaks of neighbouring provinces; for a period the
+    question must also ask no target of it)."""
+    out: dict[str, Refusal] = {}
+    from policyqa.retrieve import search
+
+    for d in docs_in_scope(q, index):
+        doc_hits = [h for h in hits if h.unit.doc == d]
+        if (q.periods or q.regions) and len(doc_hits) < 3:
+            doc_hits = search(index, q, k=5, doc=d)  # crowded out by other documents: its own best
+        own_period = doc_period(index, d)
+        for p in q.periods:
+            if own_period and p != own_period:
+                if lex.ask_matches("target", q.asked) or not _co_mentioned(q, doc_hits, (p,), index):
+                    out[d] = Refusal(RefusalKind.OTHER_PERIOD, f"“{p}”时期")
+        if d in out:
+            continue
+        own = own_regions(index, lex, [d])
+        others = [name for name in q.regions if name not in own]
+        if not others or own & set(q.regions):
+            continue
+        region = lex.region(others[0])
+        national = (index.docs[d].meta or {}).get("region") in NATIONAL
+        if national and (region is None or region.kind != "country"):
+            continue  # a national document covers every province and city, not other countries
+        forms = region.forms if region else (others[0],)
+        if not _co_mentioned(q, doc_hits, forms):
+            out[d] = Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])
+    return out
+
+
+def after_search(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> tuple[Refusal | None, list[str]]:
+    """(a refusal when no document in scope can answer, else the documents that can)."""
     docs = docs_in_scope(q, index)
-    own_periods = {doc_period(index, d) for d in docs} - {None}
-    for p in q.periods:
-        if own_periods and p not in own_periods:
-            # a plan's review of the previous period speaks of it a paragraph at a time
-            if lex.ask_matches("target", q.asked) or not _co_mentioned(q, hits, (p,), index):
-                return Refusal(RefusalKind.OTHER_PERIOD, f"“{p}”时期")
-    own = own_regions(index, lex, docs)
-    if any((index.docs[d].meta or {}).get("region") in ("全国", "中华人民共和国") for d in docs):
-        return None  # a national document covers every region
-    others = [name for name in q.regions if name not in own]
-    if not others or own & set(q.regions):
-        return None
-    region = lex.region(others[0])
-    forms = region.forms if region else (others[0],)
-    if _co_mentioned(q, hits, forms):
-        return None
-    return Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])
+    bad = conflicting_docs(q, index, lex, hits)
+    left = [d for d in docs if d not in bad]
+    if not left:
+        return next(iter(bad.values())), []
+    return None, left

@@ -93,12 +93,20 @@ def ask(
     hits: list[Hit] = []
     if refusal is None or refusal.kind in guard.SHOWS_NEAREST:
         hits = search(index, q, k=k, trace=trace)
-    refusal = refusal or guard.after_search(q, index, lex, hits)
+    if refusal is None:
+        refusal, left = guard.after_search(q, index, lex, hits)
+        if refusal is None and len(left) < len(guard.docs_in_scope(q, index)):
+            # some documents cannot answer for this region or period: search the others only
+            rows_left = any(i.no in q.indicator_nos for d in left for i in index.docs[d].indicators)
+            q = replace(q, scope=tuple(left), indicator_nos=q.indicator_nos if rows_left else ())
+            hits = search(index, q, k=k, trace=trace)
     timings = {f"search.{n}": v for n, v in trace.timings_ms.items()}
     timings["search"] = (time.perf_counter() - t0) * 1000
     if refusal is not None:
         return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
     intent = choose(q, index)
+    if intent in STRUCTURAL and not q.doc:
+        q = replace(q, scope=_kind_scope(index, q, lex) or q.scope)
     decision = None
     if intent in (Intent.INDICATOR, Intent.COMPARE):
         ev = evidence.gather(index, q, hits, dict(trace.dense))
@@ -139,6 +147,17 @@ def ask(
         answer = _try_llm(index, answer, standalone, hits, llm, history, on_token)
     timings["total"] = (time.perf_counter() - t0) * 1000
     return replace(answer, timings_ms=timings)
+
+
+def _kind_scope(index: Any, q: Query, lex: Lexicon) -> tuple[str, ...]:
+    """「规划第一章讲什么」 in a library of plans and regulations: the documents of the kind the
+    question names (kind words in kb/lexicon/asks.yaml, ``kind_<name>``), when it names one kind."""
+    kinds = {d.meta.get("kind") for d in index.docs.values() if d.meta} - {None}
+    named = [k for k in kinds if lex.ask_matches(f"kind_{k}", q.asked)]
+    if len(named) != 1:
+        return ()
+    docs = guard.docs_in_scope(q, index)
+    return tuple(d for d in docs if (index.docs[d].meta or {}).get("kind") == named[0])
 
 
 def _row_or_prose(q: Query, ev: list[evidence.Evidence], intent: Intent) -> Intent:

@@ -51,7 +51,7 @@ def statements(ind: Indicator) -> list[str]:
 
 
 def rows_of(index: Index, q: Query) -> list[Unit]:
-    docs = [q.doc] if q.doc else list(index.docs)
+    docs = [q.doc] if q.doc else list(q.scope or index.docs)
     return [
         u
         for d in docs

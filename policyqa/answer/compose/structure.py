@@ -31,7 +31,9 @@ def doc_head(index: Index, doc: Document, docs: list[str]) -> list[str]:
 
 
 def scoped_docs(q: Query, index: Index) -> list[Document]:
-    return [index.docs[q.doc]] if q.doc and q.doc in index.docs else list(index.docs.values())
+    if q.doc and q.doc in index.docs:
+        return [index.docs[q.doc]]
+    return [index.docs[d] for d in q.scope if d in index.docs] or list(index.docs.values())
 
 
 def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
