@@ -208,6 +208,51 @@ def test_open_with_retry_backs_off_on_server_errors_and_not_on_wrong_settings() 
     assert len(sleeps) == 3  # not retried: waiting does not fix a setting
 
 
+def test_follower_tells_a_lost_server_from_a_build_it_cannot_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fakes, no server: a lost server is an error (health 503); a published build made with
+    another embedder is not an outage (the replica keeps its build, health stays 200)."""
+    from types import SimpleNamespace
+
+    import policyqa.index
+    import policyqa.store.publish as publish
+    from policyqa.restapi import Admission, health_reply
+    from policyqa.store.follow import Follower
+
+    old = SimpleNamespace(
+        build_id="old",
+        embedder=None,
+        query_vectors=SimpleNamespace(hits=0, misses=0),
+        manifest={"embedder": {"name": "hash"}},
+    )
+    state = SimpleNamespace(index=old, llm=None)
+    beats: list[str] = []
+    monkeypatch.setattr(publish, "heartbeat", lambda s, name, bid: beats.append(bid))
+    monkeypatch.setattr(publish, "current_build", lambda s: "new")
+
+    def other_embedder(*a: Any, **k: Any) -> None:
+        raise IndexMismatchError("索引是用向量模型 e5-small 构建的，当前设置为 hash")
+
+    monkeypatch.setattr(policyqa.index, "open_index", other_embedder)
+    f = Follower(Settings(chroma_url="http://127.0.0.1:9"), state, name="r")
+    assert f.poll_once() is False and state.index is old and beats == ["old"]
+    assert f.error is None and "e5-small" in f.stale
+    assert health_reply(state, Admission(1, 1), f).status == 200
+
+    def lost(*a: Any, **k: Any) -> None:
+        raise BackendError("无法连接 Chroma 服务 http://127.0.0.1:9（ConnectError）")
+
+    monkeypatch.setattr(publish, "heartbeat", lost)
+    f.poll_once()
+    reply = health_reply(state, Admission(1, 1), f)
+    assert reply.status == 503 and reply.body["status"] == "unavailable" and "无法连接" in reply.body["error"]
+
+    new = SimpleNamespace(**{**vars(old), "build_id": "new"})
+    monkeypatch.setattr(publish, "heartbeat", lambda s, name, bid: beats.append(bid))
+    monkeypatch.setattr(policyqa.index, "open_index", lambda *a, **k: new)
+    assert f.poll_once() is True and state.index is new and beats[-1] == "new"
+    assert health_reply(state, Admission(1, 1), f).body["replica"]["switches"] == 1
+
+
 # ----------------------------------------------------------------------------- the whole story
 
 

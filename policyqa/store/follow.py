@@ -8,7 +8,9 @@ a crash loop. A wrong setting (another embedder, another dictionary) is not retr
 heartbeat (the build it serves, so prune keeps that build) and, when the server's ``current``
 differs from the build being served, opens the new one and swaps ``state.index``. Requests read
 ``state.index`` once when they start, so those in flight finish on the old build. ``error`` holds
-the last failure (server lost) for ``/v1/health``; it clears when a poll succeeds again.
+the last failure (server lost) for ``/v1/health``; it clears when a poll succeeds again. A new
+build this replica cannot serve (another embedder or dictionary) is not an outage: the replica
+keeps answering from the build it has and says why in ``stale``.
 
 Left out: following the server in the CLI (each command opens the current build once), and
 switching back to an older build when ``current`` moves backwards — it is followed like any
@@ -26,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from policyqa.errors import BackendError, IndexMissingError, PolicyQAError
+from policyqa.errors import BackendError, IndexMismatchError, IndexMissingError, PolicyQAError
 from policyqa.settings import Settings
 
 log = logging.getLogger("policyqa.replica")
@@ -79,6 +81,7 @@ class Follower:
         self.name = name or replica_name()
         self.on_switch = on_switch
         self.error: str | None = None
+        self.stale: str | None = None  # why the current published build is not being served
         self.checked_at: float | None = None
         self.switches = 0
         self._stop = threading.Event()
@@ -105,9 +108,13 @@ class Follower:
                 heartbeat(self.settings, self.name, new.build_id)
                 self.switches += 1
                 switched = True
-            self.error = None
+            self.error = self.stale = None
             self.checked_at = time.time()
             return switched
+        except IndexMismatchError as e:  # restarting with the new settings is the fix, not waiting
+            if self.stale != str(e):
+                log.warning("cannot switch to the published build: %s", e)
+            self.error, self.stale, self.checked_at = None, str(e), time.time()
         except PolicyQAError as e:
             if self.error != str(e):
                 log.warning("following the Chroma server failed: %s", e)
@@ -136,4 +143,5 @@ class Follower:
             "checked_at": self.checked_at,
             "switches": self.switches,
             "error": self.error,
+            "stale": self.stale,
         }
