@@ -191,7 +191,7 @@ def write_report(
     out_dir: Path,
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{date.today().isoformat()}-{meta['sha']}"
+    stem = f"{date.today().isoformat()}-{meta['sha']}-{meta['split']}"
     md = out_dir / f"{stem}.md"
     png = out_dir / f"{stem}.png"
     lines = [
