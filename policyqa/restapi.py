@@ -26,7 +26,7 @@ that lists the known ids, never an empty success.
 
 ``GET /v1/health`` names the build being served (``index``). With a Chroma server it also
 reports the replica's follower (``replica``: its name, last successful poll, switches, last
-error) and answers 503 ``{"status": "unavailable", "error": "<Chinese message>"}`` while the
+error, and ``stale``: why a newer published build is not served) and answers 503 ``{"status": "unavailable", "error": "<Chinese message>"}`` while the
 server cannot be reached, so a load balancer can take the replica out of rotation; it returns
 to 200 by itself once a poll succeeds again.
 
