@@ -245,6 +245,9 @@ def decide(
     if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
         known = {t.word for t in q.terms if t.known}
         miss = [w for w in missing_terms(q, evidence) if w in known]
+        if not miss and any(e.subject for e in evidence[:3]):
+            # every word the documents know is there; what is missing is colloquial colour
+            return Decision(Outcome.ANSWERED, "", tuple(evidence))
         return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
     miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.known for t in q.terms)]
     miss = miss or missing_terms(q, evidence) or [x.word for x in q.terms]
