@@ -109,8 +109,10 @@ def compose_evidence(
             lines += [f"{bullet}{st}{cites.marks(n)}。" for st in statements(e.unit.indicator)]
             continue
         quote = _with_development(e, quote_span(e.sentence, q))
-        body = _strip_lead(quote).rstrip("。；，：")
-        lines.append(f"{bullet}{body}{cites.marks(cites.cite(e.unit, quote))}。")
+        mark = cites.marks(cites.cite(e.unit, quote))
+        # every sentence of the quote carries the mark (a reader checks each statement)
+        parts = [_strip_lead(x).rstrip("。；，：") for x in split_sentences(quote)] or [quote]
+        lines.append(bullet + "".join(f"{x}{mark}。" for x in parts))
     return lines
 
 

@@ -107,5 +107,7 @@ def compose_compare(index: Index, q: Query, cites: Citations, lex: Lexicon) -> l
             who = f"{ind.name}（{scope}）" if scope else ind.name
             tv = t.value if _is_figure(t.value) else f"“{t.value}”"
             # the difference is ours, computed from the cited row: a heading, not a quoted statement
-            lines.append(f"#### {who}{t.year}年目标{tv}比{b.year}年的{b.value}{verb}{amount}{lex.message('computed')}")
+            lines.append(
+                f"#### {who}{t.year}年目标{tv}比{b.year}年的{b.value}{verb}{amount}{lex.message('computed')}"
+            )
     return lines + compose_indicator(index, q, cites)

@@ -76,9 +76,8 @@ def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
                 continue
             sh = index.units.get(sec.id)
             if sh is not None:
-                lines.append(
-                    f"{sh.text}（第{to_cn_number(ch.no)}章「{ch.title}」）{cites.marks(cites.cite(sh))}："
-                )
+                marks = cites.marks(*(cites.cite(x) for x in (head, sh) if x is not None))
+                lines.append(f"{head.text if head else ''} › {sh.text}{marks}：")
             for uid in sec.unit_ids:
                 u = index.units[uid]
                 sent = u.lead or split_sentences(u.text)[0]
