@@ -67,8 +67,8 @@ def choose(q: Query, index: Index) -> Intent:
         if q.has(Ask.COMPARE):
             return Intent.COMPARE
         return Intent.INDICATOR
-    if q.column_no is not None and q.content_chars <= COLUMN_CONTENT_CHARS:
-        return Intent.COLUMN
+    if q.column_no is not None and q.content_chars <= COLUMN_CONTENT_CHARS and not q.places:
+        return Intent.COLUMN  # 「专栏2里跟某市有关的」 narrows the 专栏 to a place: a scoped question
     if q.chapter_no is not None and (
         q.content_chars <= NAV_CONTENT_CHARS
         or (q.section_no is not None and q.has(Ask.LIST) and q.content_chars <= COLUMN_CONTENT_CHARS)

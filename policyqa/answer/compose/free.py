@@ -139,7 +139,11 @@ def compose_where(index: Index, q: Query, hits: list[Hit], decision: Decision, c
         heads = _heading_of(index, e.unit)
         if not heads or heads[-1].id in shown or (shown and not e.subject):
             continue
-        place = "".join(f"{h.text}{cites.marks(cites.cite(h))}" for h in heads)
+        # the innermost heading first (it is the place asked), its chapter after it
+        inner, *outer = reversed(heads)
+        place = f"{inner.text}{cites.marks(cites.cite(inner))}" + "".join(
+            f"（{h.text}{cites.marks(cites.cite(h))}）" for h in outer
+        )
         lines.append(f"{'另见' if shown else '在'}{place}：")
         u = e.unit
         if u.indicator is not None:

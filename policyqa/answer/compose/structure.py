@@ -57,9 +57,24 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
         lines.append(f"#### 专栏{col.no}「{col.title}」（共{len(col.items)}项）")
         for item in col.items:
             u = index.units[item.id]
-            first = split_sentences(u.text)[0]
-            lines.append(f"- {first.rstrip('。；')}{cites.marks(cites.cite(u, first))}。")
+            quote = item_quote(u.text)
+            lines.append(f"- {quote.rstrip('。；')}{cites.marks(cites.cite(u, quote))}。")
     return lines
+
+
+ITEM_CHARS = 150  # a 专栏 item is quoted whole up to this length, else by its first sentences
+
+
+def item_quote(text: str) -> str:
+    """A 专栏 item's leading sentences up to ``ITEM_CHARS`` (its projects and places are the
+    facts people ask for), at least the first; contiguous, so verbatim."""
+    sents = split_sentences(text)
+    out = sents[0] if sents else text
+    for s in sents[1:]:
+        if len(out) + len(s) > ITEM_CHARS:
+            break
+        out += s
+    return out
 
 
 def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
@@ -76,7 +91,9 @@ def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
                 continue
             sh = index.units.get(sec.id)
             if sh is not None:
-                marks = cites.marks(*(cites.cite(x) for x in (head, sh) if x is not None))
+                marks = cites.marks(
+                    *(cites.cite(x) for x in (sh, head) if x is not None)
+                )  # the section first: it is the place asked
                 lines.append(f"{head.text if head else ''} › {sh.text}{marks}：")
             for uid in sec.unit_ids:
                 u = index.units[uid]
