@@ -58,7 +58,9 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
         for item in col.items:
             u = index.units[item.id]
             quote = item_quote(u.text)
-            lines.append(f"- {quote.rstrip('。；')}{cites.marks(cites.cite(u, quote))}。")
+            mark = cites.marks(cites.cite(u, quote))
+            # each sentence of the quote carries the mark: a reader checks each statement
+            lines.append("- " + "".join(f"{x.rstrip('。；')}{mark}。" for x in split_sentences(quote)))
     return lines
 
 
