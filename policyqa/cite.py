@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from policyqa.models import Citation, Unit
-from policyqa.text import canon
+from policyqa.text import canon, split_sentences
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -33,6 +33,13 @@ class Citations:
 
     def marks(self, *ns: int) -> str:
         return "".join(f"[{n}]" for n in dict.fromkeys(ns))
+
+
+def mark_each_sentence(quote: str, mark: str, strip: str = "。；，：") -> str:
+    """A quote of several sentences with the mark after each (a reader checks each statement);
+    the sentence ends are written as 。."""
+    parts = [x.rstrip(strip) for x in split_sentences(quote)] or [quote.rstrip(strip)]
+    return "".join(f"{x}{mark}。" for x in parts)
 
 
 def renumber(answer: str, citations: list[Citation]) -> tuple[str, tuple[Citation, ...]]:

@@ -16,7 +16,7 @@ from policyqa.answer import evidence as ev_mod
 from policyqa.answer.compose.indicator import statements
 from policyqa.answer.evidence import Decision, Evidence, Outcome, has_figure, quote_span
 from policyqa.answer.intent import Intent
-from policyqa.cite import Citations
+from policyqa.cite import Citations, mark_each_sentence
 from policyqa.lexicon import Lexicon
 from policyqa.models import Hit, Unit
 from policyqa.query import Ask, Query
@@ -110,9 +110,7 @@ def compose_evidence(
             continue
         quote = _with_development(e, quote_span(e.sentence, q))
         mark = cites.marks(cites.cite(e.unit, quote))
-        # every sentence of the quote carries the mark (a reader checks each statement)
-        parts = [_strip_lead(x).rstrip("。；，：") for x in split_sentences(quote)] or [quote]
-        lines.append(bullet + "".join(f"{x}{mark}。" for x in parts))
+        lines.append(bullet + mark_each_sentence(_strip_lead(quote), mark))
     return lines
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from policyqa.cite import Citations
+from policyqa.cite import Citations, mark_each_sentence
 from policyqa.models import KIND_INDICATOR, Document, Unit
 from policyqa.query import Query
 from policyqa.text import split_sentences, to_cn_number
@@ -59,8 +59,7 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
             u = index.units[item.id]
             quote = item_quote(u.text)
             mark = cites.marks(cites.cite(u, quote))
-            # each sentence of the quote carries the mark: a reader checks each statement
-            lines.append("- " + "".join(f"{x.rstrip('。；')}{mark}。" for x in split_sentences(quote)))
+            lines.append("- " + mark_each_sentence(quote, mark, "。；"))
     return lines
 
 
