@@ -222,12 +222,16 @@ def child_main(repeat: int) -> int:
     from eval.bench import summary
     from policyqa.answer import ask
     from policyqa.index import open_index
+    from policyqa.retrieve import warm
     from policyqa.settings import Settings
 
     t0 = time.perf_counter()
     index = open_index(Settings.from_env())
     open_s = time.perf_counter() - t0
     embedder = index.embedder
+    t0 = time.perf_counter()
+    warm(index)  # what app.py does before it listens
+    warm_index_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for q in QUESTIONS:  # warm-up: jieba, chroma segments, derived statistics, CPU caches
         ask(index, q)
@@ -266,6 +270,7 @@ def child_main(repeat: int) -> int:
         json.dumps(
             {
                 "open_s": open_s,
+                "warm_index_s": warm_index_s,
                 "warmup_s": warm_s,
                 "questions": len(QUESTIONS),
                 "repeat": repeat,
@@ -313,17 +318,21 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
         "更大规模的 ingest 时间是解析、分词、BM25 与写入向量库的代价（随单元数增长的部分）。",
         "",
         "| N 份文档 | 单元 | 嵌入 | ingest（子进程） | ingest 峰值 RSS | +1 份 | 索引大小 | 向量缓存 "
-        "| ask p50 / p95 | 查询向量 p50 | p95 ÷ 向量 | ask 中向量以外 | 问答进程峰值 RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ask p50 / p95 | 查询向量 p50 / p95 | ask p95 ÷ 向量 p50 | ask p95 ÷ 向量 p95 | ask 中向量以外 "
+        "| 打开 / 预热 | 问答进程峰值 RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ip = r["in_process"]
         lines.append(
             f"| {r['n']} | {r['units']} | {r['embedded']} | {fmt(r['ingest_s'])} s | {fmt(r['ingest_rss_mb'], 0)} MB "
             f"| {fmt(r['add_one_s'])} s | {fmt(r['index_mb'])} MB | {fmt(r['cache_mb'])} MB "
-            f"| {fmt(ip['ask']['p50'])} / {fmt(ip['ask']['p95'])} ms | {fmt(ip['embed']['p50'])} ms "
+            f"| {fmt(ip['ask']['p50'])} / {fmt(ip['ask']['p95'])} ms "
+            f"| {fmt(ip['embed']['p50'])} / {fmt(ip['embed']['p95'])} ms "
             f"| {fmt(ratio(ip['ask']['p95'], ip['embed']['p50']), 2)} "
+            f"| {fmt(ratio(ip['ask']['p95'], ip['embed']['p95']), 2)} "
             f"| {fmt(ip['ask']['p50'] - ip['embed']['p50'])} / {fmt(outside_embedding_ms(ip))} ms "
+            f"| {fmt(ip['open_s'], 1)} / {fmt(ip.get('warm_index_s', float('nan')), 1)} s "
             f"| {fmt(ip['maxrss_mb'], 0)} MB |"
         )
     lines += ["", "## 目标（100 份文档）", ""]
@@ -331,10 +340,14 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
     if big:
         ip = big["in_process"]
         rt = ratio(ip["ask"]["p95"], ip["embed"]["p50"])
+        rt95 = ratio(ip["ask"]["p95"], ip["embed"]["p95"])
         lines += [
             "| 项目 | 实测 | 目标 | |",
             "|---|---|---|---|",
-            f"| ask p95 ÷ 查询向量 p50 | {fmt(rt, 2)} | ≤ {GOAL_RATIO:g} | {'✓' if rt <= GOAL_RATIO else '✗'} |",
+            f"| ask p95 ÷ 查询向量 p50（issue 13 的定义） | {fmt(rt, 2)} | ≤ {GOAL_RATIO:g} "
+            f"| {'✓' if rt <= GOAL_RATIO else '✗'} |",
+            f"| ask p95 ÷ 查询向量 p95（同一分位，噪声两边都有） | {fmt(rt95, 2)} | ≤ {GOAL_RATIO:g} "
+            f"| {'✓' if rt95 <= GOAL_RATIO else '✗'} |",
             f"| 问答进程峰值 RSS | {fmt(ip['maxrss_mb'], 0)} MB | ≤ {GOAL_RSS_MB:.0f} MB "
             f"| {'✓' if ip['maxrss_mb'] <= GOAL_RSS_MB else '✗'} |",
             f"| ingest 峰值 RSS | {fmt(big['ingest_rss_mb'], 0)} MB | ≤ {GOAL_RSS_MB:.0f} MB "
@@ -366,7 +379,8 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
             "",
             f"## 剖析：N = {r['n']}（一遍 {ip['questions']} 个问题，cProfile，每问平均 ms）",
             "",
-            f"打开索引 {fmt(ip['open_s'], 2)} s；预热一遍 {fmt(ip['warmup_s'], 2)} s。",
+            f"打开索引 {fmt(ip['open_s'], 2)} s；`retrieve.warm` {fmt(ip.get('warm_index_s', float('nan')), 2)} s；"
+            f"再问一遍（预热） {fmt(ip['warmup_s'], 2)} s。",
             "",
             "本项目的函数，按累计时间：",
             "",

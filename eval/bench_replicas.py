@@ -108,8 +108,7 @@ def open_child() -> int:
 
     # the alternative: BM25 rebuilt from the units at open (tokenise + index; nothing saved)
     t = time.perf_counter()
-    for units in index.retrievable.values():
-        bm25s.BM25().index([index.tokenizer(index_text(u)) or ["∅"] for u in units], show_progress=False)
+    bm25s.BM25().index([index.tokenizer(index_text(u)) or ["∅"] for u in index.rows], show_progress=False)
     out["bm25_rebuild_s"] = time.perf_counter() - t
     # against fetching only the stored BM25 files
     col = server(s).get_collection(files_collection(bid), embedding_function=None)
@@ -230,7 +229,7 @@ def write_report(result: dict[str, Any], out_dir: Path) -> Path:
             for r in rows
         ],
         "",
-        "选择：BM25 随构建一起发布（`pqf-<build>` 里的 `bm25/<doc>/` 文件），副本下载后直接加载。",
+        "选择：BM25 随构建一起发布（`pqf-<build>` 里的 `bm25/` 文件），副本下载后直接加载。",
         "",
     ]
     md.write_text("\n".join(L), encoding="utf-8")

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ingest.formats import SUFFIXES, TEXT_SUFFIXES, decode, extract_text, strip_markdown
 from ingest.lines import strip_furniture
@@ -27,6 +28,7 @@ from policyqa.models import Document
 __all__ = [
     "SUFFIXES",
     "LoadResult",
+    "ParsedCache",
     "decode",
     "load_document",
     "load_kb",
@@ -92,15 +94,25 @@ class LoadResult:
     skipped: tuple[tuple[str, str], ...]  # (file name, why), for files that could not be read
 
 
+class ParsedCache(Protocol):
+    """Parsed documents kept between ingests (``policyqa.index`` keeps them by file hash)."""
+
+    def get(self, path: Path) -> tuple[Document, int] | None: ...
+
+    def put(self, path: Path, doc: Document, removed: int) -> None: ...
+
+
 def load_library(
     kb_dir: Path,
     progress: Callable[[str], None] | None = None,
     texts: Callable[[Path], str | None] | None = None,
+    parsed: ParsedCache | None = None,
 ) -> LoadResult:
     """Parse every document in kb/; a file that cannot be read is skipped and reported.
 
     ``texts(path)`` may return a file's extracted text from a cache (None: extract it).
-    Raises DocumentError only when no document at all can be read.
+    ``parsed`` may return a file's document parsed by an earlier ingest (then it is not parsed
+    again). Raises DocumentError only when no document at all can be read.
     """
     docs: list[Document] = []
     skipped: list[tuple[str, str]] = []
@@ -115,8 +127,9 @@ def load_library(
                 progress(f"[{n}/{len(files)}] 跳过 {p.name}：{why}")
             continue
         seen[p.stem] = p.name
+        hit = parsed.get(p) if parsed else None
         try:
-            doc, removed = _load(p, texts(p) if texts else None)
+            doc, removed = hit if hit else _load(p, texts(p) if texts else None)
         except DocumentError as e:
             skipped.append((p.name, str(e)))
             log.warning("跳过 %s：%s", p.name, e)
@@ -124,9 +137,12 @@ def load_library(
                 progress(f"[{n}/{len(files)}] 跳过 {p.name}：{e}")
             continue
         docs.append(doc)
+        if parsed and not hit:
+            parsed.put(p, doc, removed)
         if progress:
             dropped = f"，去除页码、页眉页脚、网页菜单等 {removed} 行" if removed else ""
-            progress(f"[{n}/{len(files)}] 解析 {p.name}：{len(doc.units)} 个单元{dropped}")
+            how = "未变，沿用上次的解析" if hit else "解析"
+            progress(f"[{n}/{len(files)}] {how} {p.name}：{len(doc.units)} 个单元{dropped}")
             for w in doc.warnings:
                 progress(f"  ! {w}")
     if not docs:

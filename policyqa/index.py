@@ -6,16 +6,27 @@ Layout under ``Settings.home``::
     builds/<build id>/manifest.json  schema, source hashes, embedder, tokenizer, build time
     builds/<build id>/units.jsonl    every unit, one JSON object a line (readable)
     builds/<build id>/docs.json      per document: title, meta, chapters, columns, indicators
-    builds/<build id>/bm25/<doc>/    bm25s index of that document's retrievable units
+    builds/<build id>/bm25/          one bm25s index of every document's retrievable units, rows
+                                     in docs.json order (a document's units are one row range)
+    builds/<build id>/sentences.jsonl  per BM25 row: its unit's sentences' tokens (read by warm-up)
     builds/<build id>/sources/<doc>.txt  the text each document's units point into (for PDF, DOCX
                                      and HTML the extracted, repaired text): quotes are checked here
-    builds/<build id>/chroma/        chromadb PersistentClient (absent with a Chroma server)
+    builds/<build id>/chroma/        chromadb PersistentClient (absent with a Chroma server): one
+                                     collection ``pq-<build>-units`` for all documents, ``doc_id``
+                                     in each unit's metadata (a document filter is a ``where``)
     cache/                           passage embeddings keyed by text hash
     cache/extract/<file sha256>.txt  text extracted from PDF/DOCX/HTML files, keyed by file hash
+    cache/docs/<key>.json            parsed documents keyed by file + meta hash (and parser, cues)
+    cache/tokens/<key>.json          a document's BM25 and sentence tokens keyed by its texts and
+                                     the dictionary
     ingest.lock                      one ingest at a time
 
+Adding or removing one document parses, tokenises and embeds only that document; the others
+come from the caches (the build's BM25 and collection are still written whole: both are
+linear in the number of units and take seconds at 100 documents).
+
 A failed or interrupted build leaves the previous ``index`` serving. With
-``Settings.chroma_url`` the vectors go to a Chroma server (``chroma run``) in collections named
+``Settings.chroma_url`` the vectors go to a Chroma server (``chroma run``) in a collection named
 after the build, and the finished build is published there (``policyqa.store.publish``): its
 files, a registry entry, then the ``current`` pointer. ``open_index`` then opens the server's
 current build, whichever home published it; ``builds/`` in this home is only a cache of it.
@@ -42,8 +53,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from policyqa.errors import BackendError, IndexMismatchError, IndexMissingError, PolicyQAError
 from policyqa.models import (
+    KIND_INDICATOR,
+    KIND_ITEM,
     RETRIEVABLE,
     Chapter,
     Column,
@@ -56,7 +71,7 @@ from policyqa.models import (
 from policyqa.settings import Settings
 from policyqa.tokenize import Tokenizer, tokenizer_for
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one Chroma collection and one BM25 index per build
 PARSER_VERSION = "3"  # bump when the parser's output changes
 KEEP_BUILDS = 2
 CHROMA_PROBE_TIMEOUT_S = 5.0
@@ -225,8 +240,9 @@ def forget_client(settings: Settings, build_dir: Path | None) -> None:
         _CLIENTS.pop(key, None)
 
 
-def collection_name(build_id: str, doc_id: str) -> str:
-    return f"pq-{build_id}-{doc_id}"[:500]
+def collection_name(build_id: str) -> str:
+    """The build's one vector collection (all documents; ``doc_id`` in the metadata)."""
+    return f"pq-{build_id}-units"[:500]
 
 
 _UNUSED_SETTINGS: list[Any] = []
@@ -343,6 +359,7 @@ def _file_sizes(build: Path) -> dict[str, int]:
         build / "docs.json",
         *sorted((build / "bm25").rglob("*")),
         *sorted((build / "sources").glob("*.txt")),
+        build / "sentences.jsonl",
     ]
     return {str(p.relative_to(build)): p.stat().st_size for p in files if p.is_file()}
 
@@ -351,7 +368,7 @@ def _intact(build: Path, manifest: dict[str, Any]) -> bool:
     if (build / ".building").exists():
         return False
     need = [build / "units.jsonl", build / "docs.json"]
-    need += [build / "bm25" / d["id"] / "params.index.json" for d in manifest.get("documents", [])]
+    need.append(build / "bm25" / "params.index.json")
     if manifest.get("chroma", {}).get("mode") == "local":
         need.append(build / "chroma" / "chroma.sqlite3")
     if not all(p.exists() and p.stat().st_size > 0 for p in need):
@@ -416,7 +433,10 @@ def build_index(
                 )
         progress("解析 kb/ …")
         library = load_library(
-            settings.kb_dir, progress=progress, texts=_extraction_cache(Path(settings.cache_dir) / "extract")
+            settings.kb_dir,
+            progress=progress,
+            texts=_extraction_cache(Path(settings.cache_dir) / "extract"),
+            parsed=ParsedDocuments(Path(settings.cache_dir) / "docs"),
         )
         docs = list(library.documents)
         tok = tokenizer_for(Path(settings.kb_dir))
@@ -444,7 +464,8 @@ def build_index(
         # it only becomes live when the symlink switches to it, after the manifest is written.
         final.mkdir(parents=True)
         (final / ".building").write_text(str(os.getpid()))
-        collections: dict[str, str] = {}
+        name = collection_name(build_id)
+        collections: list[str] = []  # what a failure must delete on a server
         try:
             cached = CachedEmbeddings(
                 base, settings.cache_dir, progress=lambda done, total: progress(f"  向量 {done}/{total}")
@@ -464,20 +485,28 @@ def build_index(
             embedded = 0
             per_doc: dict[str, int] = {}
             client = chroma_client(settings, final)
+            collections.append(name)
+            col = _new_collection(client, name)
+            token_cache = Path(settings.cache_dir) / "tokens"
+            tok_fp = tok.fingerprint
+            rows: list[list[str]] = []  # BM25 rows: every document's retrievable units, in order
+            sentences = (final / "sentences.jsonl").open("w", encoding="utf-8")  # a line per row
             for n, d in enumerate(docs, 1):
                 units = [u for u in d.units if u.kind in RETRIEVABLE]
                 texts = [index_text(u) for u in units]
-                _build_bm25(tok, texts, final / "bm25" / d.id)
+                doc_rows, doc_sentences = _tokens(tok, tok_fp, units, texts, token_cache)
+                rows += doc_rows
+                sentences.writelines(json.dumps(x, ensure_ascii=False) + "\n" for x in doc_sentences)
                 # vectors are cached by text: a document that did not change embeds nothing
                 vectors = cached.embed_documents_np(texts)
                 embedded += cached.last_misses
                 per_doc[d.id] = cached.last_misses
+                _add_units(col, units, texts, vectors)
                 progress(
                     f"[{n}/{len(docs)}] {d.id}：{len(units)} 个可检索单元，新计算向量 {cached.last_misses} 个"
                 )
-                name = collection_name(build_id, d.id)
-                collections[d.id] = name
-                _fill_collection(client, name, units, texts, vectors)
+            sentences.close()
+            _build_bm25(rows, final / "bm25")
             manifest = {
                 "schema": SCHEMA_VERSION,
                 "build_id": build_id,
@@ -502,8 +531,9 @@ def build_index(
                 "chroma": {
                     "mode": "server" if settings.chroma_url else "local",
                     "url": settings.chroma_url,
-                    "collections": collections,
+                    "collection": name,
                 },
+                "bm25": {"rows": len(rows)},
                 "counts": {
                     "units": len(all_units),
                     "retrievable": sum(1 for u in all_units if u.kind in RETRIEVABLE),
@@ -523,7 +553,7 @@ def build_index(
             if settings.chroma_url:
                 from policyqa.store.publish import discard
 
-                discard(settings, build_id, list(collections.values()))
+                discard(settings, build_id, collections)
             shutil.rmtree(final, ignore_errors=True)
             raise
         _prune(settings, keep=final)
@@ -585,38 +615,110 @@ def _extraction_cache(folder: Path) -> Callable[[Path], str | None]:
     return texts
 
 
+class ParsedDocuments:
+    """Parsed documents kept by what parsing reads: the file's bytes, its ``.meta.json``, the
+    parser version and ingest's cues. Adding or removing one document of a library parses only
+    that one (``ingest.load.load_library(parsed=…)``); a changed file or meta parses again."""
+
+    def __init__(self, folder: Path) -> None:
+        from ingest.cues import cues
+
+        self.folder = Path(folder)
+        self.salt = f"p{PARSER_VERSION}\0s{SCHEMA_VERSION}\0{cues().fingerprint}\0"
+
+    def key(self, path: Path) -> str:
+        h = hashlib.sha256(self.salt.encode() + path.name.encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+        meta = path.with_name(path.stem + ".meta.json")
+        h.update(hashlib.sha256(meta.read_bytes()).digest() if meta.exists() else b"-")
+        return h.hexdigest()
+
+    def get(self, path: Path) -> tuple[Document, int] | None:
+        try:
+            raw = json.loads((self.folder / f"{self.key(path)}.json").read_text(encoding="utf-8"))
+            units = tuple(Unit.from_dict(u) for u in raw["units"])
+            doc = document_from_dict(raw["doc"], units)
+            return dataclasses.replace(doc, source=str(path), text=raw["text"]), int(raw["removed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # not cached (or a damaged entry): parse it
+
+    def put(self, path: Path, doc: Document, removed: int) -> None:
+        entry = {
+            "doc": document_to_dict(doc),
+            "units": [u.to_dict() for u in doc.units],
+            "text": doc.text,
+            "removed": removed,
+        }
+        with contextlib.suppress(OSError):  # a cache must never stop ingest
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.folder / f"{self.key(path)}.json", json.dumps(entry, ensure_ascii=False))
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _build_bm25(tok: Tokenizer, texts: list[str], out: Path) -> None:
+def _tokens(
+    tok: Tokenizer, fingerprint: str, units: list[Unit], texts: list[str], folder: Path
+) -> tuple[list[list[str]], list[list[list[str]]]]:
+    """One document's BM25 rows (tokens of ``texts``) and its units' sentence tokens (what
+    ``policyqa.stats.sentence_tokens`` computes at run time, stored in the build so a server's
+    warm-up reads them instead of running jieba over the library). Cached by the texts and the
+    dictionary: re-ingesting a library after one document changed does not run jieba over the
+    others."""
+    from policyqa.text import split_sentences
+
+    h = hashlib.sha256(f"v2\0{fingerprint}\0".encode())
+    for t, u in zip(texts, units, strict=True):
+        h.update(t.encode("utf-8", "surrogatepass") + b"\0" + u.text.encode("utf-8", "surrogatepass") + b"\0")
+    hit = folder / f"{h.hexdigest()}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        got = json.loads(hit.read_text(encoding="utf-8"))
+        if len(got["bm25"]) == len(texts) == len(got["sentences"]):
+            return got["bm25"], got["sentences"]
+    rows = [tok(t) or ["∅"] for t in texts]
+    sentences = [[tok(x) for x in split_sentences(u.text)] for u in units]
+    with contextlib.suppress(OSError):  # a cache must never stop ingest
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(hit, json.dumps({"bm25": rows, "sentences": sentences}, ensure_ascii=False))
+    return rows, sentences
+
+
+def _build_bm25(rows: list[list[str]], out: Path) -> None:
     import bm25s
 
     retriever = bm25s.BM25()
-    retriever.index([tok(t) or ["∅"] for t in texts], show_progress=False)
+    retriever.index(rows or [["∅"]], show_progress=False)
     out.mkdir(parents=True, exist_ok=True)
     retriever.save(str(out), show_progress=False)
 
 
-def _fill_collection(client: Any, name: str, units: list[Unit], texts: list[str], vectors: list) -> None:
-    """Add units with their precomputed vectors (never let chromadb embed: it would download)."""
+def _new_collection(client: Any, name: str) -> Any:
     with contextlib.suppress(Exception):
         client.delete_collection(name)
-    col = client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
-    col.add(
-        ids=[u.id for u in units],
-        embeddings=[list(map(float, v)) for v in vectors],
-        documents=texts,
-        metadatas=[unit_metadata(u) for u in units],
-    )
+    return client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+
+
+ADD_BATCH = 2000  # records per add request (chromadb's limit is larger; requests stay a few MB)
+
+
+def _add_units(col: Any, units: list[Unit], texts: list[str], vectors: Any) -> None:
+    """Add units with their precomputed vectors (never let chromadb embed: it would download)."""
+    for i in range(0, len(units), ADD_BATCH):
+        col.add(
+            ids=[u.id for u in units[i : i + ADD_BATCH]],
+            embeddings=[list(map(float, v)) for v in vectors[i : i + ADD_BATCH]],
+            documents=texts[i : i + ADD_BATCH],
+            metadatas=[unit_metadata(u) for u in units[i : i + ADD_BATCH]],
+        )
 
 
 def unit_metadata(u: Unit) -> dict[str, Any]:
     """Chroma metadata: scalar values only (None is not allowed, so absent keys are skipped)."""
     loc = u.location.to_dict()
-    md: dict[str, Any] = {"id": u.id, "kind": u.kind, "label": u.label}
+    md: dict[str, Any] = {"id": u.id, "doc_id": u.doc, "kind": u.kind, "label": u.label}
     md.update({k: v for k, v in loc.items() if v is not None})
     return md
 
@@ -695,9 +797,18 @@ class LRU:
                 self._data.popitem(last=False)
 
 
+ALL = "*"  # the key of the build's one BM25 index and one vector store
+
+
 @dataclass
 class Index:
-    """An opened build: documents, units, BM25 and vector stores, the embedder.
+    """An opened build: documents, units, one BM25 index and one vector store, the embedder.
+
+    ``bm25`` and ``stores`` hold one entry each (``ALL``): every document's retrievable units
+    are rows of one BM25 index (``rows``; a document's rows are the range ``doc_rows[doc]``) and
+    records of one Chroma collection (``doc_id`` in their metadata). ``retrievable`` lists each
+    document's units in row order. ``by_indicator`` / ``by_column`` / ``by_chapter`` index the
+    units and chapters by (doc, number), so a question naming one does not scan every document.
 
     Read-only after opening except ``memo`` (derived data filled lazily, bounded by the index's
     vocabulary and units); safe to share between threads (BM25 and Chroma queries are
@@ -710,13 +821,21 @@ class Index:
     docs: dict[str, Document]
     units: dict[str, Unit]
     retrievable: dict[str, list[Unit]]  # per doc, in BM25 row order
-    bm25: dict[str, Any]
-    stores: dict[str, Any]  # per doc: langchain Chroma
+    bm25: dict[str, Any]  # {ALL: bm25s.BM25} over every document's retrievable units
+    stores: dict[str, Any]  # {ALL: langchain Chroma}, the build's one collection
     embedder: Any
     tokenizer: Tokenizer
     source_canon: dict[str, str] = field(default_factory=dict)  # per doc, for quote checks
     memo: dict[Any, Any] = field(default_factory=dict)  # derived data filled lazily (token sets, IDF)
     query_vectors: LRU = field(default_factory=lambda: LRU(0))  # recent questions' vectors
+    rows: list[Unit] = field(default_factory=list)  # BM25 row → unit
+    row_of: dict[str, int] = field(default_factory=dict)  # unit id → BM25 row
+    row_doc: Any = None  # numpy int32 array: BM25 row → document ordinal (docs.json order)
+    doc_ord: dict[str, int] = field(default_factory=dict)
+    doc_rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc → [start, end) of rows
+    by_indicator: dict[tuple[str, int], list[Unit]] = field(default_factory=dict)
+    by_column: dict[tuple[str, int], list[Unit]] = field(default_factory=dict)  # items and indicator rows
+    by_chapter: dict[tuple[str, int], Chapter] = field(default_factory=dict)
 
     @property
     def build_id(self) -> str:
@@ -786,15 +905,12 @@ def open_index(settings: Settings, embedder: Any = None, build_id: str | None = 
     units = {u.id: u for u in units_list}
     docs: dict[str, Document] = {}
     retrievable: dict[str, list[Unit]] = {}
-    bm25: dict[str, Any] = {}
-    stores: dict[str, Any] = {}
     source_canon: dict[str, str] = {}
     if len(units_list) != m.get("counts", {}).get("units", len(units_list)):
         raise IndexMissingError(f"索引文件不完整（{path / 'units.jsonl'}）：请运行 `policyqa ingest` 重建。")
     try:
         client = chroma_client(settings, path if not settings.chroma_url else None)
-        for d in docs_raw:
-            stores[d["id"]] = vector_store(client, m["chroma"]["collections"][d["id"]], embedder)
+        stores = {ALL: vector_store(client, m["chroma"]["collection"], embedder)}
     except PolicyQAError:
         raise
     except Exception as e:  # a damaged chroma.sqlite3, a server that went away
@@ -806,27 +922,50 @@ def open_index(settings: Settings, embedder: Any = None, build_id: str | None = 
         raise IndexMissingError(
             f"向量库 {path / 'chroma'} 无法打开（{type(e).__name__}）：请运行 `policyqa ingest --force` 重建索引。"
         ) from e
+    try:
+        bm25 = {ALL: bm25s.BM25.load(str(path / "bm25"), show_progress=False)}
+    except Exception as e:
+        raise IndexMissingError("BM25 索引损坏：请运行 `policyqa ingest --force` 重建。") from e
     by_doc: dict[str, list[Unit]] = collections.defaultdict(list)
     for u in units_list:  # one pass: a scan per document is quadratic (1.2 s at 100 documents)
         by_doc[u.doc].append(u)
-    for d in docs_raw:
-        doc_units = tuple(by_doc.get(d["id"], ()))
-        docs[d["id"]] = document_from_dict(d, doc_units)
-        retrievable[d["id"]] = [u for u in doc_units if u.kind in RETRIEVABLE]
-        try:
-            bm25[d["id"]] = bm25s.BM25.load(str(path / "bm25" / d["id"]), show_progress=False)
-        except Exception as e:
-            raise IndexMissingError(
-                f"BM25 索引损坏（{d['id']}）：请运行 `policyqa ingest --force` 重建。"
-            ) from e
+    rows: list[Unit] = []
+    row_doc: list[int] = []
+    doc_ord: dict[str, int] = {}
+    doc_rows: dict[str, tuple[int, int]] = {}
+    by_indicator: dict[tuple[str, int], list[Unit]] = collections.defaultdict(list)
+    by_column: dict[tuple[str, int], list[Unit]] = collections.defaultdict(list)
+    by_chapter: dict[tuple[str, int], Chapter] = {}
+    for n, d in enumerate(docs_raw):
+        doc_id = d["id"]
+        doc_units = tuple(by_doc.get(doc_id, ()))
+        docs[doc_id] = document_from_dict(d, doc_units)
+        mine = [u for u in doc_units if u.kind in RETRIEVABLE]
+        retrievable[doc_id] = mine
+        doc_ord[doc_id] = n
+        doc_rows[doc_id] = (len(rows), len(rows) + len(mine))
+        rows += mine
+        row_doc += [n] * len(mine)
+        for u in mine:
+            if u.kind == KIND_INDICATOR and u.location.indicator_no is not None:
+                by_indicator[(doc_id, u.location.indicator_no)].append(u)
+            if u.location.column_no is not None and u.kind in (KIND_ITEM, KIND_INDICATOR):
+                by_column[(doc_id, u.location.column_no)].append(u)
+        for c in docs[doc_id].chapters:
+            by_chapter.setdefault((doc_id, c.no), c)
         # the stored source (extracted text for PDF/DOCX/HTML); older builds: the units' text
-        src = path / "sources" / f"{d['id']}.txt"
+        src = path / "sources" / f"{doc_id}.txt"
         if src.exists():
             text = src.read_text(encoding="utf-8")
-            docs[d["id"]] = dataclasses.replace(docs[d["id"]], text=text)
+            docs[doc_id] = dataclasses.replace(docs[doc_id], text=text)
         else:  # a build from before sources were stored
             text = "".join(u.text for u in doc_units)
-        source_canon[d["id"]] = canon(text)
+        source_canon[doc_id] = canon(text)
+    n_rows = int(bm25[ALL].scores["num_docs"]) if rows else 0
+    if rows and n_rows != len(rows):
+        raise IndexMissingError(
+            f"BM25 索引有 {n_rows} 行，单元有 {len(rows)} 个：请运行 `policyqa ingest --force` 重建。"
+        )
     return Index(
         settings=settings,
         path=path,
@@ -840,4 +979,12 @@ def open_index(settings: Settings, embedder: Any = None, build_id: str | None = 
         tokenizer=tokenizer_for(Path(settings.kb_dir)),
         source_canon=source_canon,
         query_vectors=LRU(settings.query_cache),
+        rows=rows,
+        row_of={u.id: i for i, u in enumerate(rows)},
+        row_doc=np.asarray(row_doc, dtype=np.int32),
+        doc_ord=doc_ord,
+        doc_rows=doc_rows,
+        by_indicator=dict(by_indicator),
+        by_column=dict(by_column),
+        by_chapter=by_chapter,
     )

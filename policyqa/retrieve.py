@@ -17,6 +17,7 @@ reranker could slot in after ``fuse``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,9 +26,10 @@ import numpy as np
 
 from policyqa import stats
 from policyqa.errors import BackendError
-from policyqa.index import Index
-from policyqa.models import KIND_INDICATOR, KIND_ITEM, KIND_NOTE, Hit, Unit
+from policyqa.index import ALL, Index
+from policyqa.models import KIND_INDICATOR, KIND_NOTE, Hit, Unit
 from policyqa.query import Query, analyze, normalize_question  # noqa: F401 - re-exported
+from policyqa.text import split_sentences
 
 RRF_K = 60
 BM25_WEIGHT = 1.0  # relative to dense; chosen on the dev split by eval/bench_retrieval.py
@@ -45,21 +47,39 @@ def _search_query(question: str | Query, index: Index) -> Query:
 # ----------------------------------------------------------------------------- rankings
 
 
+def _selection(index: Index, docs: list[str]) -> list[str] | None:
+    """The documents to filter to, or None when ``docs`` is the whole library (no filter)."""
+    if len(docs) >= len(index.docs) and set(docs) >= index.docs.keys():
+        return None
+    return docs
+
+
 def bm25_ranking(index: Index, q: Query, docs: Iterable[str]) -> list[tuple[str, float]]:
+    """The top ``CANDIDATES`` units of ``docs`` by BM25: the library's one index is scored once;
+    one document is its row range, several a mask over the rows (no work per document)."""
     tokens = index.tokenizer(q.normalized)
-    if not tokens:
+    if not tokens or not index.rows:
         return []
-    out: list[tuple[str, float]] = []
-    for d in docs:
-        units = index.retrievable[d]
-        r = index.bm25[d]
-        known = [t for t in tokens if t in r.vocab_dict]
-        if not known:
-            continue
-        ids, scores = r.retrieve([known], k=min(CANDIDATES, len(units)), show_progress=False, n_threads=1)
-        out += [(units[i].id, float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
-    out.sort(key=lambda x: -x[1])
-    return out[:CANDIDATES]
+    r = index.bm25[ALL]
+    known = [t for t in tokens if t in r.vocab_dict]
+    if not known:
+        return []
+    scores = r.get_scores(known)
+    chosen = _selection(index, list(docs))
+    offset = 0
+    if chosen is not None and len(chosen) == 1:
+        offset, end = index.doc_rows.get(chosen[0], (0, 0))
+        scores = scores[offset:end]
+    elif chosen is not None:
+        allowed = np.zeros(len(index.doc_ord), dtype=bool)
+        allowed[[index.doc_ord[d] for d in chosen if d in index.doc_ord]] = True
+        scores = np.where(allowed[index.row_doc], scores, 0.0)
+    k = min(CANDIDATES, len(scores))
+    if k == 0:
+        return []
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(index.rows[offset + int(i)].id, float(scores[i])) for i in top if scores[i] > 0]
 
 
 def query_vector(index: Index, text: str) -> list[float]:
@@ -75,22 +95,34 @@ def query_vector(index: Index, text: str) -> list[float]:
     return vec
 
 
+def doc_filter(index: Index, docs: Iterable[str], where: dict | None = None) -> dict | None:
+    """A Chroma ``where`` for ``docs`` (none for the whole library), and'ed with ``where``."""
+    chosen = _selection(index, list(docs))
+    clauses = [where] if where else []
+    if chosen is not None:
+        clauses.append({"doc_id": chosen[0]} if len(chosen) == 1 else {"doc_id": {"$in": chosen}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def dense_ranking(
     index: Index, q: Query, docs: Iterable[str], vector: list[float] | None = None, where: dict | None = None
 ) -> list[tuple[str, float]]:
+    """The top ``CANDIDATES`` units of ``docs`` by cosine: one query of the library's one
+    collection, the documents as a ``where`` filter on ``doc_id``."""
     vec = vector if vector is not None else query_vector(index, q.normalized)
-    out: list[tuple[str, float]] = []
-    for d in docs:
-        store = index.stores[d]
-        try:
-            results = store._collection.query(  # noqa: SLF001 - by vector, ids only: no re-embedding
-                query_embeddings=[vec], n_results=CANDIDATES, where=where, include=["distances"]
-            )
-        except Exception as e:  # a Chroma server gone, a vector store damaged on disk
-            raise vector_store_error(index, e) from e
-        out += [
-            (i, 1.0 - float(dist)) for i, dist in zip(results["ids"][0], results["distances"][0], strict=True)
-        ]
+    store = index.stores[ALL]
+    try:
+        results = store._collection.query(  # noqa: SLF001 - by vector, ids only: no re-embedding
+            query_embeddings=[vec],
+            n_results=CANDIDATES,
+            where=doc_filter(index, docs, where),
+            include=["distances"],
+        )
+    except Exception as e:  # a Chroma server gone, a vector store damaged on disk
+        raise vector_store_error(index, e) from e
+    out = [(i, 1.0 - float(dist)) for i, dist in zip(results["ids"][0], results["distances"][0], strict=True)]
     out.sort(key=lambda x: -x[1])
     return out[:CANDIDATES]
 
@@ -128,14 +160,36 @@ sentence_tokens = stats.sentence_tokens
 
 
 def warm(index: Index) -> None:
-    """Fill the lazily computed sentence token sets of every retrievable unit now (≈ 0.5 s of
-    jieba on the plan), so a server's first questions do not pay for them."""
+    """Fill the sentence token sets of every retrievable unit now, so a server's first questions
+    do not pay for them: read from the build's ``sentences.jsonl`` (written by ingest), computed
+    with jieba only for a build without it. Then the homophone table."""
     from policyqa import spelling
 
+    st = stats.of(index)
+    loaded = _stored_sentences(index)
     for units in index.retrievable.values():
         for u in units:
-            sentence_tokens(index, u)
+            if u.id in st.sentences:
+                continue
+            toks = loaded.get(u.id) if loaded else None
+            sents = split_sentences(u.text)
+            if toks is not None and len(toks) == len(sents):
+                st.sentences[u.id] = [(x, frozenset(t)) for x, t in zip(sents, toks, strict=True)]
+            else:
+                sentence_tokens(index, u)
     spelling.warm(index)
+
+
+def _stored_sentences(index: Index) -> dict[str, list[list[str]]] | None:
+    path = index.path / "sentences.jsonl"
+    try:
+        with path.open(encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f]
+    except (OSError, ValueError):
+        return None
+    if len(lines) != len(index.rows):
+        return None
+    return {u.id: toks for u, toks in zip(index.rows, lines, strict=True)}
 
 
 def coverage(index: Index, q_tokens: Iterable[str], unit: Unit) -> float:
@@ -152,25 +206,16 @@ def coverage(index: Index, q_tokens: Iterable[str], unit: Unit) -> float:
 
 
 def routed_units(index: Index, q: Query, docs: Iterable[str]) -> list[Unit]:
-    """Units the question names explicitly, in reading order."""
+    """Units the question names explicitly, in reading order (looked up by (doc, number))."""
     out: list[Unit] = []
     for d in docs:
-        doc = index.docs[d]
-        if q.indicator_nos:
-            out += [
-                u
-                for u in index.retrievable[d]
-                if u.kind == KIND_INDICATOR and u.location.indicator_no in q.indicator_nos
-            ]
+        rows = [u for no in q.indicator_nos for u in index.by_indicator.get((d, no), [])]
+        out += sorted(rows, key=lambda u: index.row_of[u.id]) if len(q.indicator_nos) > 1 else rows
         if q.column_no is not None:
-            out += [
-                u
-                for u in index.retrievable[d]
-                if u.location.column_no == q.column_no and u.kind in (KIND_ITEM, KIND_INDICATOR)
-            ]
+            out += index.by_column.get((d, q.column_no), [])
         if q.chapter_no is not None and q.content_chars <= 2:
             # a navigation question (「第七章讲什么」): the chapter's intro, then each section's lead
-            ch = next((c for c in doc.chapters if c.no == q.chapter_no), None)
+            ch = index.by_chapter.get((d, q.chapter_no))
             if ch is not None:
                 if q.section_no is not None:
                     sec = next((s for s in ch.sections if s.no == q.section_no), None)

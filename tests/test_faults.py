@@ -139,7 +139,7 @@ def _cut_half(p: Path) -> None:
     ("rel", "cut"),
     [
         ("units.jsonl", _cut_units_at_a_line),
-        ("bm25/gx-eco-14th/data.csc.index.npy", _cut_half),
+        ("bm25/data.csc.index.npy", _cut_half),
     ],
     ids=["units-at-line", "bm25-data"],
 )
@@ -396,7 +396,7 @@ def test_real_chroma_server_ingest_search_and_outage(tmp_path: Path, chroma_serv
     s = Settings.from_env(app_env(home, POLICYQA_CHROMA_URL=url))
     index = open_index(s)
     m = index.manifest
-    assert m["chroma"] == {"mode": "server", "url": url, "collections": m["chroma"]["collections"]}
+    assert m["chroma"] == {"mode": "server", "url": url, "collection": f"pq-{m['build_id']}-units"}
     assert not (index.path / "chroma").exists()  # the vectors live in the server
     hits = search(index, "森林覆盖率", k=5)
     assert any("dense" in h.sources for h in hits)

@@ -28,7 +28,7 @@ def test_build_writes_manifest_and_units(tmp_path: Path, kb: Path) -> None:
     live = s.index_dir
     assert live.is_symlink() and live.resolve() == r.path
     m = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-    assert m["schema"] == 1 and m["embedder"] == {"name": "hash", "dimension": m["embedder"]["dimension"]}
+    assert m["schema"] == 2 and m["embedder"] == {"name": "hash", "dimension": m["embedder"]["dimension"]}
     assert m["documents"][0]["id"] == "gx-eco-14th" and len(m["documents"][0]["sha256"]) == 64
     assert m["tokenizer"]["fingerprint"] and m["chroma"]["mode"] == "local"
     lines = (live / "units.jsonl").read_text(encoding="utf-8").splitlines()

@@ -438,7 +438,7 @@ def test_concurrent_publishes_stay_whole_and_prune_spares_builds_in_use(
         )
         names = chroma.collections()
         assert not any(n.startswith((f"pq-{ba}-", f"pqf-{ba}")) for n in names)
-        assert f"pqf-{bb}" in names and f"pq-{bb}-toy-plan" in names
+        assert f"pqf-{bb}" in names and f"pq-{bb}-units" in names
     finally:
         forget_client(s, None)
 

@@ -2,7 +2,8 @@
 
 A build on the server is three things, all in Chroma (the one shared store):
 
-- its vectors: one collection per document, ``pq-<build>-<doc>`` (written by ``build_index``);
+- its vectors: one collection for all its documents, ``pq-<build>-units`` (written by
+  ``build_index``; each record's metadata carries ``doc_id``);
 - its files: collection ``pqf-<build>`` holds every file ``build_index`` wrote under
   ``builds/<build>/`` (manifest, ``units.jsonl`` with the units' locations, ``docs.json`` with
   the outline and metadata, ``sources/<doc>.txt``, the BM25 arrays) as records whose metadata
@@ -64,8 +65,16 @@ def _quiet(_: str) -> None:
     pass
 
 
+def vector_collections(manifest: dict[str, Any]) -> list[str]:
+    """The vector collections of a build: one (schema 2), or one per document (older builds)."""
+    chroma = manifest.get("chroma", {})
+    return (
+        [chroma["collection"]] if chroma.get("collection") else list(chroma.get("collections", {}).values())
+    )
+
+
 def files_collection(build_id: str) -> str:
-    # "pqf-" cannot clash with a document's vectors ("pq-<build>-<doc>")
+    # "pqf-" cannot clash with the build's vectors ("pq-<build>-units")
     return f"pqf-{build_id}"
 
 
@@ -453,7 +462,7 @@ def prune(settings: Settings, keep: int | None = None, progress: Progress = _qui
             # unregister first: a listing never shows a build whose collections are going
             registry.delete(ids=[f"build:{bid}"])
             manifest = json.loads(m.get("manifest") or "{}")
-            doomed = [*manifest.get("chroma", {}).get("collections", {}).values(), files_collection(bid)]
+            doomed = [*vector_collections(manifest), files_collection(bid)]
             for name in doomed:
                 with contextlib.suppress(Exception):
                     client.delete_collection(name)
