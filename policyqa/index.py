@@ -486,7 +486,7 @@ def build_index(
             per_doc: dict[str, int] = {}
             client = chroma_client(settings, final)
             collections.append(name)
-            col = _new_collection(client, name)
+            adder = _Adder(_new_collection(client, name))
             token_cache = Path(settings.cache_dir) / "tokens"
             tok_fp = tok.fingerprint
             rows: list[list[str]] = []  # BM25 rows: every document's retrievable units, in order
@@ -501,10 +501,11 @@ def build_index(
                 vectors = cached.embed_documents_np(texts)
                 embedded += cached.last_misses
                 per_doc[d.id] = cached.last_misses
-                _add_units(col, units, texts, vectors)
+                adder.add(units, vectors)
                 progress(
                     f"[{n}/{len(docs)}] {d.id}：{len(units)} 个可检索单元，新计算向量 {cached.last_misses} 个"
                 )
+            adder.flush()
             sentences.close()
             _build_bm25(rows, final / "bm25")
             manifest = {
@@ -701,18 +702,34 @@ def _new_collection(client: Any, name: str) -> Any:
     return client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
 
 
-ADD_BATCH = 2000  # records per add request (chromadb's limit is larger; requests stay a few MB)
+class _Adder:
+    """Adds units to the build's collection with their precomputed vectors (never let chromadb
+    embed: it would download), in batches of ``ADD_BATCH`` across documents. No ``documents``:
+    Chroma full-text-indexes them, which was most of an ingest's time (search reads ids and
+    distances only; the units' text is in units.jsonl)."""
+
+    def __init__(self, col: Any) -> None:
+        self.col = col
+        self.ids: list[str] = []
+        self.vectors: list[Any] = []
+        self.metadatas: list[dict[str, Any]] = []
+
+    def add(self, units: list[Unit], vectors: Any) -> None:
+        if not units:
+            return
+        self.ids += [u.id for u in units]
+        self.vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(units), -1))
+        self.metadatas += [unit_metadata(u) for u in units]
+        if len(self.ids) >= ADD_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            self.col.add(ids=self.ids, embeddings=np.concatenate(self.vectors), metadatas=self.metadatas)
+        self.ids, self.vectors, self.metadatas = [], [], []
 
 
-def _add_units(col: Any, units: list[Unit], texts: list[str], vectors: Any) -> None:
-    """Add units with their precomputed vectors (never let chromadb embed: it would download)."""
-    for i in range(0, len(units), ADD_BATCH):
-        col.add(
-            ids=[u.id for u in units[i : i + ADD_BATCH]],
-            embeddings=[list(map(float, v)) for v in vectors[i : i + ADD_BATCH]],
-            documents=texts[i : i + ADD_BATCH],
-            metadatas=[unit_metadata(u) for u in units[i : i + ADD_BATCH]],
-        )
+ADD_BATCH = 1000  # records per add request: below chromadb's limit; ≈ 8 MB of JSON to a server
 
 
 def unit_metadata(u: Unit) -> dict[str, Any]:
