@@ -259,13 +259,14 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             fixed = spelling.correct(w, index)  # 杨尘 → 扬尘
             if fixed:
                 variants = (*variants, *lex.variants(fixed, text))
-        weight = max(stats.idf(index, v.lower()) for v in variants)
+        # weighed by the forms the documents use: a variant they lack would count as the rarest word
+        used = [v for v in variants if stats.in_corpus(index, v)]
+        weight = max(stats.idf(index, v.lower()) for v in used or [w])
         # a compound the documents write apart (保护措施 → 保护…措施): its parts, fillers dropped
         parts = tuple(
             p for p in index.tokenizer(w) if p != w and len(p) >= 2 and p not in lex.fillers and p in w
         )
         parts = tuple(p for p in parts if not any(p != o and p in o for o in parts))
-        used = [v for v in variants if stats.in_corpus(index, v)]
         known = bool(used) or bool(parts and all(stats.in_corpus(index, p) for p in parts))
         if used and max(stats.keyness(index, v.lower()) for v in used) < MIN_KEYNESS:
             # everyday speech the documents happen to use (就是, 办法, 一起): colour, not topic

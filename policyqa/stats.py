@@ -114,10 +114,24 @@ def doc_frequency(index: Index, token: str) -> int:
 
 
 def idf(index: Index, token: str) -> float:
-    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum)."""
-    n = of(index).n_units
+    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum).
+
+    A phrase the tokenizer cuts (排污单位 → 排污, 单位) occurs no more often than its rarest
+    word: it gets that word's IDF, not the maximum it would get as an unknown token."""
+    st = of(index)
+    n = st.n_units
     df = doc_frequency(index, token)
+    if not df and token not in st.vocab:
+        words = [t for t in index.tokenizer(token) if t != token and t in st.vocab]
+        if words:
+            df = min(doc_frequency(index, t) for t in words)
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def max_idf(index: Index) -> float:
+    """The IDF of a word no unit holds: the weight of the rarest possible word."""
+    n = of(index).n_units
+    return math.log(1 + (n + 0.5) / 0.5)
 
 
 def keyness(index: Index, word: str) -> float:

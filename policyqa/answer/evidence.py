@@ -251,7 +251,7 @@ def decide(
         miss = [x.word for x in q.topic]
         return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
     if not topic and q.topic:
-        return Decision(Outcome.NOT_COVERED, "「" + "、".join(x.word for x in q.topic[:4]) + "」", (best,))
+        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
@@ -262,8 +262,18 @@ def decide(
                 # one passing mention is no treatment of the topic: nothing to be partly right about
                 return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-            return Decision(Outcome.PARTIAL, f"{subj.word if subj else ''}的{what}", tuple(strong))
+            # the figure of what the text leaves out (「罚款」), else of the subject
+            unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
+            of_what = unfound[0] if unfound else (subj.word if subj else "")
+            return Decision(Outcome.PARTIAL, f"{of_what}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))
+    subj = subject_term(q)
+    if subj is not None and subj.known and not (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)):
+        # the question's heaviest topic word heads the section of its best evidence: the section
+        # is about it, whatever colour the question adds (「堆矿渣的坝子…」 → 尾矿库 section)
+        headed = [e for e in evidence[:3] if subj.word in e.found and subj.found_in(e.unit.label.lower())]
+        if headed:
+            return Decision(Outcome.ANSWERED, "", tuple(headed + [e for e in evidence if e not in headed]))
     top_cov = max(e.coverage for e in evidence)
     top_dense = max(e.dense for e in evidence)
     if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
@@ -274,7 +284,10 @@ def decide(
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
     miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.known for t in q.terms)]
-    miss = miss or missing_terms(q, evidence) or [x.word for x in q.terms]
+    if not miss:
+        # only words no document uses are missing (「泥巴」「大卡车」): naming them would read as
+        # 「the plan does not cover mud」, which the nearest sections may well contradict
+        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
     return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
 
 
