@@ -48,6 +48,8 @@ RE_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 # ask kinds whose cue phrases are removed before topic words are read (「在哪一节」「讲什么」);
 # compare cues span topic words (「比2020年提高」) and stay
 CUE_KINDS = ("where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
+# keyness (stats.keyness) below which a word the documents use is everyday speech, not a topic
+MIN_KEYNESS = 5.0
 OOV_WEIGHT = 0.25  # share of a token's IDF kept for a word no document contains
 # relative references to chapters: the last one
 RE_LAST_CHAPTER = re.compile(r"最后一章|末章|最后一部分|the last chapter", re.I)
@@ -257,15 +259,18 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             fixed = spelling.correct(w, index)  # 杨尘 → 扬尘
             if fixed:
                 variants = (*variants, *lex.variants(fixed, text))
-        weight = max(stats.idf(index, v.lower()) for v in variants)
+        # weighed by the forms the documents use: a variant they lack would count as the rarest word
+        used = [v for v in variants if stats.in_corpus(index, v)]
+        weight = max(stats.idf(index, v.lower()) for v in used or [w])
         # a compound the documents write apart (保护措施 → 保护…措施): its parts, fillers dropped
         parts = tuple(
             p for p in index.tokenizer(w) if p != w and len(p) >= 2 and p not in lex.fillers and p in w
         )
         parts = tuple(p for p in parts if not any(p != o and p in o for o in parts))
-        known = any(stats.in_corpus(index, v) for v in variants) or bool(
-            parts and all(stats.in_corpus(index, p) for p in parts)
-        )
+        known = bool(used) or bool(parts and all(stats.in_corpus(index, p) for p in parts))
+        if used and max(stats.keyness(index, v.lower()) for v in used) < MIN_KEYNESS:
+            # everyday speech the documents happen to use (就是, 办法, 一起): colour, not topic
+            known = False
         if not known:
             # a word no document uses is colloquial colour more often than the topic (「扑面」
             # 「外头」): it weighs little, and the guard refuses questions made only of such words
@@ -323,6 +328,10 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     regions = tuple(dict.fromkeys(r.name for r, _ in lex.regions_in(asked)))
     english = is_english(asked)
     terms = topic_terms(rest if not english else normalized, index, lex)
+    # the documents' words found for misspelt ones (杨尘 → 扬尘) are searched for too
+    fixes = [v for t in terms if t.known for v in t.variants[1:] if v.lower() not in normalized.lower()]
+    if fixes:
+        normalized = f"{normalized} {' '.join(dict.fromkeys(fixes))}"
     ind_nos: list[int] = [r.no for r in refs if r.kind == INDICATOR]
     # a named chapter, section or 专栏 without indicator rows scopes the question away from tables
     scoped_away = any(r.kind in (CHAPTER, SECTION) for r in refs) or any(

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 _KEY = "spelling"
 _LOCK = threading.Lock()
 MAX_CHARS = 4
+# a word this frequent in jieba's general dictionary is a word, not a typo (秸杆 has 5, 办法 10633)
+COMMON = 50
 
 
 def _is_cjk(w: str) -> bool:
@@ -55,6 +57,8 @@ def _table(index: Index) -> dict[str, list[tuple[int, str]]]:
 def correct(word: str, index: Index) -> str | None:
     if not (2 <= len(word) <= MAX_CHARS and _is_cjk(word)):
         return None
+    if index.tokenizer.general_frequency(word)[0] >= COMMON:
+        return None  # a common word is meant as written: 办法 is no typo of 办发, 大雨 none of 大于
     for _df, w in _table(index).get(sound(word), []):
         if w != word and any(a == b for a, b in zip(w, word, strict=True)):
             return w

@@ -31,7 +31,7 @@ RE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 class IndexStats:
     n_units: int
     vocab: frozenset[str]
-    idf: dict[str, float] = field(default_factory=dict)
+    df: dict[str, int] = field(default_factory=dict)
     sentences: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
     years: dict[str, frozenset[int]] = field(default_factory=dict)  # per document
     places: frozenset[str] = frozenset()
@@ -95,27 +95,55 @@ def doc_years(index: Index, doc: str | None = None) -> frozenset[int]:
     return frozenset().union(*ys.values()) if ys else frozenset()
 
 
-def idf(index: Index, token: str) -> float:
-    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum).
-
-    Cached for tokens of the index's vocabulary only, so questions cannot grow the cache.
-    """
+def doc_frequency(index: Index, token: str) -> int:
+    """In how many retrievable units the token occurs (0 outside the vocabulary)."""
     st = of(index)
-    cached = st.idf.get(token)
+    cached = st.df.get(token)
     if cached is not None:
         return cached
-    n = st.n_units
     if token not in st.vocab:
-        return math.log(1 + (n + 0.5) / 0.5)
+        return 0
     df = 0
     for r in index.bm25.values():
         tid = r.vocab_dict.get(token)
         if tid is not None:
             indptr = r.scores["indptr"]
             df += int(indptr[tid + 1] - indptr[tid])
-    val = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    st.idf[token] = val
-    return val
+    st.df[token] = df  # vocabulary tokens only: questions cannot grow the cache
+    return df
+
+
+def idf(index: Index, token: str) -> float:
+    """BM25-style IDF of a token over the retrievable units (unknown tokens: the maximum).
+
+    A phrase the tokenizer cuts (排污单位 → 排污, 单位) occurs no more often than its rarest
+    word: it gets that word's IDF, not the maximum it would get as an unknown token."""
+    st = of(index)
+    n = st.n_units
+    df = doc_frequency(index, token)
+    if not df and token not in st.vocab:
+        words = [t for t in index.tokenizer(token) if t != token and t in st.vocab]
+        if words:
+            df = min(doc_frequency(index, t) for t in words)
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def max_idf(index: Index) -> float:
+    """The IDF of a word no unit holds: the weight of the rarest possible word."""
+    n = of(index).n_units
+    return math.log(1 + (n + 0.5) / 0.5)
+
+
+def keyness(index: Index, word: str) -> float:
+    """How much more the documents use a word than general Chinese does: the log ratio of its
+    share of units to its share of jieba's dictionary counts. Topic words (噪声, 秸秆, 尾矿)
+    score high; words of everyday speech that a document happens to use once or twice (就是,
+    办法, 一起) score low. A word the general dictionary lacks counts as specific."""
+    n = max(1, of(index).n_units)
+    freq, total = index.tokenizer.general_frequency(word)
+    if not freq:
+        return math.inf
+    return math.log((doc_frequency(index, word) + 0.5) / n) - math.log((freq + 1) / max(1, total))
 
 
 def sentence_tokens(index: Index, unit: Unit) -> list[tuple[str, frozenset[str]]]:

@@ -59,6 +59,11 @@ class Tokenizer:
             toks = self._jieba.lcut_for_search(text, HMM=False)
         return self._keep(toks)
 
+    def general_frequency(self, word: str) -> tuple[int, int]:
+        """The word's count in jieba's dictionary (general written Chinese, plus the user
+        dictionary) and the dictionary's total: how common the word is outside the documents."""
+        return int(self._jieba.FREQ.get(word, 0) or 0), int(self._jieba.total)
+
     def _keep(self, toks: list[str]) -> list[str]:
         # lower-case after cutting: the dictionary holds PM2.5 / VOCs in their usual case
         out = (t.strip().lower() for t in toks)

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from policyqa import stats
+from policyqa.lexicon import Lexicon
 from policyqa.models import KIND_HEADING, KIND_INDICATOR, KIND_TABLE_HEAD, KIND_TITLE, Hit, Unit
 from policyqa.query import Ask, Query, Term
 
@@ -37,6 +38,7 @@ class Thresholds:
     dense_weight: float = 0.6
     rank_weight: float = 0.15
     attribute_weight: float = 0.3
+    about: float = 0.75  # coverage at which a sentence is about the question, not a passing mention
     keep: float = 0.7  # a further sentence must score this share of the best one
     row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
     clause_chars: int = 90  # sentences longer than this are quoted by their relevant clauses
@@ -191,6 +193,11 @@ def gather(
             )
             out.append(Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found))
     out.sort(key=lambda e: -e.score)
+    if q.places:
+        # a place is a constraint: its own sentences on the topic come first (「推进崇左白头叶猴…
+        # 保护廊道建设」 before a general sentence on wildlife that scores higher)
+        topical = {t.word for t in q.terms if not t.place}
+        out.sort(key=lambda e: not (any(p in e.sentence for p in q.places) and e.found & topical))
     return out
 
 
@@ -200,6 +207,19 @@ def treated(term: Term, evidence: list[Evidence]) -> bool:
     if any(term.found_in(e.unit.label.lower()) for e in evidence):
         return True
     return len({e.unit.id for e in evidence if term.word in e.found}) >= 2
+
+
+def about(q: Query, e: Evidence, t: Thresholds, lex: Lexicon | None = None) -> bool:
+    """Is the sentence about the question, not a passing mention of its subject: most of the
+    question's weight, in at least two of its topic words (one shared word is co-occurrence),
+    and the question has no topic word the documents never use (「吞吐量」 is what it asks)?"""
+    topical = {x.word for x in q.terms if not x.place}
+    unknown = [x for x in q.terms if not x.place and not x.known]
+    if e.coverage < t.about or len(e.found & topical) < 2 or unknown:
+        return False
+    # asked for a figure, the sentence must state where the measure goes (进一步降低, 达到国家
+    # 相关要求), not use it as an attribute of something else (「与其吞吐量相适应的设施」)
+    return lex is None or lex.ask_matches("target_statement", e.sentence)
 
 
 def missing_terms(q: Query, evidence: list[Evidence]) -> list[str]:
@@ -212,7 +232,11 @@ def years_missing(q: Query, strong: list[Evidence], years: list[str]) -> bool:
 
 
 def decide(
-    q: Query, evidence: list[Evidence], t: Thresholds | None = None, index_years: list[str] | None = None
+    q: Query,
+    evidence: list[Evidence],
+    t: Thresholds | None = None,
+    index_years: list[str] | None = None,
+    lex: Lexicon | None = None,
 ) -> Decision:
     """answered / partly covered / not covered, from the best evidence. ``index_years`` are the
     question's years outside the documents' own (``foreign_years``)."""
@@ -227,19 +251,29 @@ def decide(
         miss = [x.word for x in q.topic]
         return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
     if not topic and q.topic:
-        return Decision(Outcome.NOT_COVERED, "「" + "、".join(x.word for x in q.topic[:4]) + "」", (best,))
+        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
             subj = subject_term(q)
-            if subj is not None and not treated(subj, strong):
+            if subj is not None and not treated(subj, strong) and not about(q, strong[0], t, lex):
                 # one passing mention is no treatment of the topic: nothing to be partly right about
                 return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-            return Decision(Outcome.PARTIAL, f"{subj.word if subj else ''}的{what}", tuple(strong))
+            # the figure of what the text leaves out (「罚款」), else of the subject
+            unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
+            of_what = unfound[0] if unfound else (subj.word if subj else "")
+            return Decision(Outcome.PARTIAL, f"{of_what}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))
+    subj = subject_term(q)
+    if subj is not None and subj.known and not (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)):
+        # the question's heaviest topic word heads the section of its best evidence: the section
+        # is about it, whatever colour the question adds (「堆矿渣的坝子…」 → 尾矿库 section)
+        headed = [e for e in evidence[:3] if subj.word in e.found and subj.found_in(e.unit.label.lower())]
+        if headed:
+            return Decision(Outcome.ANSWERED, "", tuple(headed + [e for e in evidence if e not in headed]))
     top_cov = max(e.coverage for e in evidence)
     top_dense = max(e.dense for e in evidence)
     if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
@@ -250,7 +284,10 @@ def decide(
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
     miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.known for t in q.terms)]
-    miss = miss or missing_terms(q, evidence) or [x.word for x in q.terms]
+    if not miss:
+        # only words no document uses are missing (「泥巴」「大卡车」): naming them would read as
+        # 「the plan does not cover mud」, which the nearest sections may well contradict
+        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
     return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
 
 

@@ -74,6 +74,10 @@ def is_followup(q: Query, lex: Lexicon) -> bool:
     short = len(re.sub(r"[\W_]", "", q.asked)) <= MAX_FOLLOWUP_CHARS
     if _PART_PRONOUN.search(q.asked):
         return True
+    if q.asks and any(t.known and not t.place for t in q.terms):
+        # its own question about its own topic (「那要维持生态水位的是哪几个湖库？」): a leading 那
+        # does not make it lean on the previous one
+        return False
     # a short question with no topic or reference of its own can only lean on the previous one
     return short and (bool(pat and pat.search(q.asked)) or (not q.terms and not q.refs))
 

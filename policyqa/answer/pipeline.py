@@ -121,7 +121,7 @@ def ask(
         ev = evidence.gather(index, q, hits, dense)
         # a claim's wrong year is part of the claim to correct, not a reason to refuse
         years = evidence.foreign_years(index, q) if intent != Intent.PREMISE else []
-        decision = evidence.decide(q, ev, index_years=years)
+        decision = evidence.decide(q, ev, index_years=years, lex=lex)
         if decision.outcome == evidence.Outcome.NOT_COVERED and not q.refs:
             refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, decision.detail)
             return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)

@@ -103,12 +103,16 @@ def compose_evidence(
         # the verdict on the claim is ours, not the text's: a heading, not a cited statement
         lines.append("#### " + lex.message(key, docs=docs))
     bullet = "- " if intent == Intent.LIST and len(chosen) > 1 else ""
+    shown: list[str] = []  # quotes so far: a developed lead already holds the sentence after it
     for e in chosen:
         if e.unit.indicator is not None:  # a table row reads out field by field, citing the row
             n = cites.cite(e.unit)
             lines += [f"{bullet}{st}{cites.marks(n)}。" for st in statements(e.unit.indicator)]
             continue
         quote = _with_development(e, quote_span(e.sentence, q))
+        if any(quote in s for s in shown):
+            continue
+        shown.append(quote)
         mark = cites.marks(cites.cite(e.unit, quote))
         lines.append(bullet + mark_each_sentence(_strip_lead(quote), mark))
     return lines
