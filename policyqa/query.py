@@ -168,14 +168,55 @@ def _asks(text: str, lex: Lexicon) -> frozenset[Ask]:
     return frozenset(a for a in Ask if lex.ask_matches(a.value, text))
 
 
+@dataclass(frozen=True)
+class Named:
+    """A name a question may use for a part of the library: a document's title, a 专栏's or a
+    section's title, an indicator's name."""
+
+    kind: str  # "doc", COLUMN, SECTION, INDICATOR
+    doc: str
+    no: int
+    name: str
+    chapter: int | None = None
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def names_sharing(index: Index, text: str, kind: str) -> list[Named]:
+    """The names of ``kind`` that share at least two adjacent characters with the text, in
+    library order. A bigram index is built once per index, so a question looks at the names
+    it could match rather than at every document's (every matcher below needs a common
+    substring of two characters or more)."""
+    table = index.memo.get("query.names")
+    if table is None:
+        entries: list[Named] = []
+        for d in index.docs.values():
+            meta = d.meta or {}
+            for name in (d.title, meta.get("title"), meta.get("short_title"), meta.get("doc_number")):
+                if name:
+                    entries.append(Named("doc", d.id, 0, name))
+            entries += [Named(COLUMN, d.id, c.no, c.title) for c in d.columns]
+            entries += [Named(SECTION, d.id, s.no, s.title, c.no) for c in d.chapters for s in c.sections]
+            entries += [Named(INDICATOR, d.id, i.no, i.name.lower()) for i in d.indicators]
+        grams: dict[str, list[int]] = {}
+        for n, e in enumerate(entries):
+            for g in _bigrams(e.name.lower()):
+                grams.setdefault(g, []).append(n)
+        table = (entries, grams)
+        index.memo["query.names"] = table
+    entries, grams = table
+    hits = sorted({n for g in _bigrams(text.lower()) for n in grams.get(g, ())})
+    return [entries[n] for n in hits if entries[n].kind == kind]
+
+
 def named_doc(text: str, index: Index) -> str | None:
     """The document the question names by title, short title or 文号 (the longest name wins)."""
     best: tuple[int, str] | None = None
-    for d in index.docs.values():
-        meta = d.meta or {}
-        for name in (d.title, meta.get("title"), meta.get("short_title"), meta.get("doc_number")):
-            if name and len(name) >= 4 and name in text and (best is None or len(name) > best[0]):
-                best = (len(name), d.id)
+    for e in names_sharing(index, text, "doc"):
+        if len(e.name) >= 4 and e.name in text and (best is None or len(e.name) > best[0]):
+            best = (len(e.name), e.doc)
     return best[1] if best else None
 
 
@@ -215,15 +256,14 @@ def match_indicators(text: str, index: Index, doc: str | None = None) -> tuple[t
     generic = indicator_generic_chars(index)
     passing: list[tuple[float, str, int]] = []
     low = text.lower()
-    for d in index.docs.values():
-        if doc and d.id != doc:
+    for e in names_sharing(index, low, INDICATOR):
+        if doc and e.doc != doc:
             continue
-        for ind in d.indicators:
-            name = ind.name.lower()
-            core = sum(1 for c in name if c not in generic) or len(name)
-            cov = _covered(name, low, generic)
-            if cov >= min(4, core) and cov / core >= 0.4:
-                passing.append((cov + cov / core / 100, d.id, ind.no))
+        name = e.name
+        core = sum(1 for c in name if c not in generic) or len(name)
+        cov = _covered(name, low, generic)
+        if cov >= min(4, core) and cov / core >= 0.4:
+            passing.append((cov + cov / core / 100, e.doc, e.no))
     if len(passing) > 2:  # names several measures at once: every one of them (a narrative question)
         return tuple((d, no) for _, d, no in passing)
     if not passing:
@@ -374,12 +414,9 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
 def section_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, str] | None:
     """The section whose whole title (≥ 4 characters) the text contains, if exactly one."""
     found = [
-        (Ref(SECTION, s.no, chapter=c.no, doc=d.id), s.title)
-        for d in index.docs.values()
-        if not doc or d.id == doc
-        for c in d.chapters
-        for s in c.sections
-        if len(s.title) >= 4 and s.title in text
+        (Ref(SECTION, e.no, chapter=e.chapter, doc=e.doc), e.name)
+        for e in names_sharing(index, text, SECTION)
+        if (not doc or e.doc == doc) and len(e.name) >= 4 and e.name in text
     ]
     return found[0] if len(found) == 1 else None
 
@@ -389,16 +426,15 @@ def column_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, 
     most of the title's characters in shared substrings, if exactly one 专栏 qualifies.
     Returns the ref and the text to blank out (the matched run of the question)."""
     found = []
-    for d in index.docs.values():
-        if doc and d.id != doc:
+    for e in names_sharing(index, text, COLUMN):
+        if doc and e.doc != doc:
             continue
-        for c in d.columns:
-            title = re.sub(r"[“”\"《》（）()]", "", c.title)
-            if len(title) < 4:
-                continue
-            share = _covered(title, text, frozenset()) / len(title)
-            if share >= (0.5 if "专栏" in text else 0.75):
-                found.append((share, Ref(COLUMN, c.no, doc=d.id), title))
+        title = re.sub(r"[“”\"《》（）()]", "", e.name)
+        if len(title) < 4:
+            continue
+        share = _covered(title, text, frozenset()) / len(title)
+        if share >= (0.5 if "专栏" in text else 0.75):
+            found.append((share, Ref(COLUMN, e.no, doc=e.doc), title))
     if not found:
         return None
     found.sort(key=lambda x: -x[0])
@@ -408,12 +444,8 @@ def column_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, 
 
 
 def _column_has_rows(index: Index, ref: Ref) -> bool:
-    return any(
-        u.location.column_no == ref.no and u.indicator is not None
-        for d in index.docs.values()
-        if not ref.doc or d.id == ref.doc
-        for u in index.retrievable.get(d.id, [])
-    )
+    docs = [ref.doc] if ref.doc else list(index.docs)
+    return any(u.indicator is not None for d in docs for u in index.by_column.get((d, ref.no), ()))
 
 
 def _titles_of(index: Index, refs: list[Ref]) -> list[str]:

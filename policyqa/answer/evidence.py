@@ -80,17 +80,27 @@ class Decision:
 def foreign_years(index: Index, q: Query) -> list[str]:
     """Years the question asks about that are neither in the documents' own period nor a
     column of their indicator tables (「2015年的森林覆盖率」): the evidence must name them."""
-    own: set[int] = set()
-    for d in index.docs.values():
-        if q.doc and d.id != q.doc:
-            continue
-        meta = d.meta or {}
-        start, end = meta.get("start_year"), meta.get("end_year")
-        if isinstance(start, int) and isinstance(end, int):
-            own.update(range(start, end + 1))
-        for i in d.indicators:
-            own.update(v.year for v in (i.baseline, i.target) if v.year)
-    return [str(y) for y in q.years if y not in own]
+    if not q.years:
+        return []
+    per_doc = index.memo.get("evidence.own_years")
+    if per_doc is None:
+        per_doc = {}
+        for d in index.docs.values():
+            own: set[int] = set()
+            meta = d.meta or {}
+            start, end = meta.get("start_year"), meta.get("end_year")
+            if isinstance(start, int) and isinstance(end, int):
+                own.update(range(start, end + 1))
+            for i in d.indicators:
+                own.update(v.year for v in (i.baseline, i.target) if v.year)
+            per_doc[d.id] = frozenset(own)
+        index.memo["evidence.own_years"] = per_doc
+    all_years = index.memo.get("evidence.all_years")
+    if all_years is None:
+        all_years = frozenset().union(*per_doc.values()) if per_doc else frozenset()
+        index.memo["evidence.all_years"] = all_years
+    own_years = per_doc.get(q.doc, frozenset()) if q.doc else all_years
+    return [str(y) for y in q.years if y not in own_years]
 
 
 def has_figure(sentence: str) -> bool:
@@ -131,27 +141,49 @@ def in_scope(u: Unit, q: Query) -> bool:
     return q.section_no is None or loc.section_no == q.section_no
 
 
+def units_naming(index: Index, place: str) -> list[Unit]:
+    """The retrievable units whose text names the place, found once per place (the gazetteer
+    bounds the memo) rather than by reading the library on every question."""
+    key = ("evidence.units_naming", place)
+    got = index.memo.get(key)
+    if got is None:
+        got = [u for units in index.retrievable.values() for u in units if place in u.text]
+        index.memo[key] = got
+    return got
+
+
+def units_of_part(index: Index, q: Query, docs: list[str]) -> list[Unit]:
+    """The units of the 专栏 or chapter the question names, from the index's lookup tables."""
+    if q.column_no is not None:
+        units = [u for d in docs for u in index.by_column.get((d, q.column_no), ())]
+    else:
+        key = ("evidence.chapter_units", q.chapter_no)
+        by_doc = index.memo.get(key)
+        if by_doc is None:
+            by_doc = {}
+            for d, units in index.retrievable.items():
+                by_doc[d] = [u for u in units if u.location.chapter_no == q.chapter_no]
+            index.memo[key] = by_doc
+        units = [u for d in docs for u in by_doc.get(d, ())]
+    return [u for u in units if in_scope(u, q)]
+
+
 def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tuple[int, Unit]]:
     out = [(r, h.unit) for r, h in enumerate(hits[:limit])]
     scoped = q.column_no is not None or q.chapter_no is not None
+    docs = [q.doc] if q.doc else list(q.scope or index.retrievable)
     if scoped:
         # a question about a named part is answered from that part
         seen = {u.id for _, u in out}
-        docs = [q.doc] if q.doc else list(q.scope or index.retrievable)
         out = [(r, u) for r, u in out if in_scope(u, q)]
-        out += [
-            (limit, u)
-            for d in docs
-            for u in index.retrievable.get(d, [])
-            if u.id not in seen and in_scope(u, q)
-        ]
+        out += [(limit, u) for u in units_of_part(index, q, docs) if u.id not in seen]
     if q.places:
         # every unit naming the place (a city may be named in many measures across chapters)
         seen = {u.id for _, u in out}
-        docs = [q.doc] if q.doc else list(q.scope or index.retrievable)
-        for d in docs:
-            for u in index.retrievable.get(d, []):
-                if u.id not in seen and any(p in u.text for p in q.places):
+        wanted = set(docs)
+        for p in q.places:
+            for u in units_naming(index, p):
+                if u.id not in seen and u.doc in wanted:
                     out.append((limit, u))
                     seen.add(u.id)
     return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]

@@ -15,7 +15,7 @@ kb/lexicon/messages.yaml. No control flow depends on display strings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -193,35 +193,74 @@ def _section_text(index: Index, h: Hit) -> str:
     )
 
 
+def doc_scopes(index: Index, lex: Lexicon) -> dict[str, tuple[str | None, frozenset[str], bool]]:
+    """Each document's period, gazetteer regions and whether it is national, read once per
+    index and lexicon (a question never loops over the library's titles)."""
+    key = ("guard.doc_scopes", id(lex))
+    got = index.memo.get(key)
+    if got is None:
+        got = {
+            d: (
+                doc_period(index, d),
+                frozenset(own_regions(index, lex, [d])),
+                (index.docs[d].meta or {}).get("region") in NATIONAL,
+            )
+            for d in index.docs
+        }
+        index.memo[key] = got
+    return got
+
+
 def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> dict[str, Refusal]:
     """The documents in scope that cannot answer for the period or region the question names:
     another five-year period than the document's own, or another region than its own (a
     national document has every region), unless the document names it with the question's topic
     (a plan reviews the previous period and speaks of neighbouring provinces; for a period the
-    question must also ask no target of it)."""
-    out: dict[str, Refusal] = {}
+    question must also ask no target of it). Documents whose own period and region differ are
+    read from one more search limited to them (not one per document); one absent from it
+    cannot name the topic."""
+    if not (q.periods or q.regions):
+        return {}
     from policyqa.retrieve import search
 
+    scopes = doc_scopes(index, lex)
+    suspects = []
     for d in docs_in_scope(q, index):
-        doc_hits = [h for h in hits if h.unit.doc == d]
-        if (q.periods or q.regions) and len(doc_hits) < 3:
-            doc_hits = search(index, q, k=5, doc=d)  # crowded out by other documents: its own best
-        own_period = doc_period(index, d)
+        period, own, national = scopes[d]
+        other_period = any(period and p != period for p in q.periods)
+        others = [name for name in q.regions if name not in own]
+        other_region = bool(others) and not (own & set(q.regions))
+        if other_region and national:
+            r = lex.region(others[0])
+            other_region = r is not None and r.kind == "country"
+        if other_period or other_region:
+            suspects.append(d)
+    if not suspects:
+        return {}
+    by_doc: dict[str, list[Hit]] = {}
+    for h in hits:
+        by_doc.setdefault(h.unit.doc, []).append(h)
+    crowded = [d for d in suspects if len(by_doc.get(d, [])) < 3]
+    if crowded:
+        # their own best units, from one search over the crowded-out documents together
+        for h in search(index, replace(q, doc=None, scope=tuple(crowded)), k=max(5, 3 * len(crowded))):
+            if len(by_doc.get(h.unit.doc, [])) < 5:
+                by_doc.setdefault(h.unit.doc, []).append(h)
+    out: dict[str, Refusal] = {}
+    for d in suspects:
+        period, own, _ = scopes[d]
+        doc_hits = by_doc.get(d, [])
         for p in q.periods:
-            if own_period and p != own_period:
+            if period and p != period:
                 if lex.ask_matches("target", q.asked) or not _co_mentioned(q, doc_hits, (p,), index):
                     out[d] = Refusal(RefusalKind.OTHER_PERIOD, f"“{p}”时期")
         if d in out:
             continue
-        own = own_regions(index, lex, [d])
         others = [name for name in q.regions if name not in own]
         if not others or own & set(q.regions):
             continue
-        region = lex.region(others[0])
-        national = (index.docs[d].meta or {}).get("region") in NATIONAL
-        if national and (region is None or region.kind != "country"):
-            continue  # a national document covers every province and city, not other countries
-        forms = region.forms if region else (others[0],)
+        r = lex.region(others[0])
+        forms = r.forms if r else (others[0],)
         if not _co_mentioned(q, doc_hits, forms):
             out[d] = Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])
     return out
