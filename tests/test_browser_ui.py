@@ -28,9 +28,9 @@ from browser_kit import ARGS, CHROMIUM, DESKTOP, PHONE, SHOTS, ask, contrast, op
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 FOREST = "2025年森林覆盖率目标是多少？"
-DUST = "工地扬尘谁管？"  # two sentences of one paragraph are cited
+NOISE = "噪声扰民怎么办？"  # two sentences of one paragraph are cited (as two sources)
 PROJECTS = "专栏8包括哪些工程？"  # a long answer
-NOT_COVERED = "广西的核电站有几座？"  # refused, with the nearest sections cited
+NOT_COVERED = "广西有几座机场？"  # refused, with the nearest sections cited
 PARTIAL = "工地扬尘罚款多少？"  # partly covered: no amount, but the rules on dust
 
 
@@ -199,7 +199,7 @@ def test_5_all_visible_text_meets_wcag_aa_contrast(browser, app_server: dict, sc
     try:
         seen: list[dict] = []
         seen += contrast(page)  # the empty page: header, placeholder, examples
-        ask(page, DUST, 1)
+        ask(page, NOISE, 1)
         ask(page, NOT_COVERED, 2)  # a refusal, its note and its nearest sections
         page.get_by_text("这条回答有帮助吗？").click()
         page.locator("#pq-up").click()
@@ -231,7 +231,7 @@ def test_5_all_visible_text_meets_wcag_aa_contrast(browser, app_server: dict, sc
 def test_6_a_paragraph_cited_several_times_is_printed_once(page) -> None:
     from playwright.sync_api import expect
 
-    ask(page, DUST, 1)
+    ask(page, NOISE, 1)
     cards = page.locator('#pq-sources [data-turn="1"] .pq-cite')
     bodies = [c.inner_text() for c in cards.locator(".pq-cite-body").all()]
     assert len(bodies) == len(set(bodies)), bodies
@@ -465,7 +465,7 @@ def test_10_export_is_in_local_time(page) -> None:
 def test_no_tab_scrolls_sideways_at_390px(phone) -> None:
     SHOTS.mkdir(exist_ok=True)
     problems: dict[str, list[str]] = {}
-    ask(phone, DUST, 1)
+    ask(phone, NOISE, 1)
     problems["问答"] = sideways(phone)
     phone.screenshot(path=str(SHOTS / "phone-chat.png"), full_page=False)
     for sub in ("目录与原文", "主要指标", "检索原文"):
@@ -491,7 +491,7 @@ def test_screenshots_phone_and_desktop(browser, app_server: dict) -> None:
             ex = page.get_by_role("button", name=FOREST).bounding_box()
             assert ex["y"] + ex["height"] <= vp["height"]  # the examples are on the first screen
             page.screenshot(path=str(SHOTS / f"{name}-start.png"))
-            ask(page, DUST, 1)
+            ask(page, NOISE, 1)
             page.locator("#pq-chat a.pq-marker").nth(1).click()
             page.wait_for_timeout(400)
             page.screenshot(path=str(SHOTS / f"{name}-answer.png"))
