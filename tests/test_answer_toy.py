@@ -239,3 +239,16 @@ def test_no_sentence_is_quoted_twice(toy: Index) -> None:
         _ok(toy, a)
         sentences = [s for s in re.split(r"(?:\[\d+\])*[。；\n]", a.answer) if len(s.strip()) > 4]
         assert len(sentences) == len(set(sentences)), a.answer
+
+
+def test_every_line_of_an_article_carries_its_mark(library: Index) -> None:
+    a = ask(library, "示例省生态环境保护条例第三条是怎么规定的？")
+    _ok(library, a)
+    body = [line for line in a.answer.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(body) >= 3 and all(re.search(r"\[\d+\]。?$", line) for line in body), a.answer
+
+
+def test_a_chapter_without_sections_is_listed_without_a_count(library: Index) -> None:
+    a = ask(library, "示例省生态环境保护条例有哪几章？")
+    _ok(library, a)
+    assert "总则" in a.answer and "（0节）" not in a.answer, a.answer

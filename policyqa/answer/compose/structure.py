@@ -134,7 +134,11 @@ def compose_article(index: Index, q: Query, cites: Citations) -> list[str]:
         lines += doc_head(index, doc, [d.id for d in docs])
         for u in doc.units:
             if u.location.article_no in nos and u.kind != "heading":
-                lines.append(f"{u.text.rstrip()}{cites.marks(cites.cite(u))}")
+                # each statement of the article carries the mark, line by line (its items)
+                mark = cites.marks(cites.cite(u))
+                lines += [
+                    mark_each_sentence(line.strip(), mark) for line in u.text.splitlines() if line.strip()
+                ]
     return lines
 
 
@@ -182,5 +186,7 @@ def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
         for ch in doc.chapters:
             head = index.units.get(ch.id)
             if head is not None:
-                lines.append(f"- {head.text}（{len(ch.sections)}节）{cites.marks(cites.cite(head))}")
+                # a regulation's chapters hold articles, not sections: no 「（0节）」
+                count = f"（{len(ch.sections)}节）" if ch.sections else ""
+                lines.append(f"- {head.text}{count}{cites.marks(cites.cite(head))}")
     return lines
