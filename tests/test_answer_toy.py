@@ -252,3 +252,13 @@ def test_a_chapter_without_sections_is_listed_without_a_count(library: Index) ->
     a = ask(library, "示例省生态环境保护条例有哪几章？")
     _ok(library, a)
     assert "总则" in a.answer and "（0节）" not in a.answer, a.answer
+
+
+def test_structure_answer_shows_a_bounded_number_of_documents(library: Index, monkeypatch) -> None:
+    from policyqa.answer.compose import structure
+
+    monkeypatch.setattr(structure, "MAX_DOCS_SHOWN", 1)
+    a = ask(library, "第一章讲什么？")
+    _ok(library, a)
+    assert "另有1份文件也有这一部分" in a.answer, a.answer
+    assert len({c.location.doc for c in a.citations}) == 1

@@ -36,9 +36,38 @@ def scoped_docs(q: Query, index: Index) -> list[Document]:
     return [index.docs[d] for d in q.scope if d in index.docs] or list(index.docs.values())
 
 
+# a structure question that several documents could answer (「第一章讲什么」 in a library of 100)
+# shows this many of them in full and names the rest: the answer's size stays bounded
+MAX_DOCS_SHOWN = 3
+
+
+def shown(docs: list[Document]) -> tuple[list[Document], list[str]]:
+    """The documents to answer from in full, and the other matching documents' short titles."""
+    rest = [f"《{(d.meta or {}).get('short_title') or d.title}》" for d in docs[MAX_DOCS_SHOWN:]]
+    return docs[:MAX_DOCS_SHOWN], rest
+
+
+def more_line(rest: list[str]) -> list[str]:
+    if not rest:
+        return []
+    names = "".join(rest[:10]) + ("等" if len(rest) > 10 else "")
+    # ours, not the documents': a heading, not a cited statement
+    return [f"#### 另有{len(rest)}份文件也有这一部分：{names}（请在问题中写明文件名，或在页面上选择文件）"]
+
+
+def article_nos(index: Index, doc: Document) -> frozenset[int]:
+    """The article numbers a document has, read once per document."""
+    key = ("structure.article_nos", doc.id)
+    got = index.memo.get(key)
+    if got is None:
+        got = frozenset(u.location.article_no for u in doc.units if u.location.article_no is not None)
+        index.memo[key] = got
+    return got
+
+
 def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
     lines: list[str] = []
-    docs = [d for d in scoped_docs(q, index) if any(c.no == q.column_no for c in d.columns)]
+    docs, rest = shown([d for d in scoped_docs(q, index) if any(c.no == q.column_no for c in d.columns)])
     for doc in docs:
         col = next(c for c in doc.columns if c.no == q.column_no)
         col_unit = index.units[col.id]
@@ -60,7 +89,7 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
             quote = item_quote(u.text)
             mark = cites.marks(cites.cite(u, quote))
             lines.append("- " + mark_each_sentence(quote, mark, "。；"))
-    return lines
+    return lines + more_line(rest) if lines else lines
 
 
 ITEM_CHARS = 150  # a 专栏 item is quoted whole up to this length, else by its first sentences
@@ -81,7 +110,7 @@ def item_quote(text: str) -> str:
 def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
     """What a chapter or section covers: its heading, first sentence, sections and lead phrases."""
     lines: list[str] = []
-    docs = [d for d in scoped_docs(q, index) if any(c.no == q.chapter_no for c in d.chapters)]
+    docs, rest = shown([d for d in scoped_docs(q, index) if (d.id, q.chapter_no) in index.by_chapter])
     for doc in docs:
         ch = next(c for c in doc.chapters if c.no == q.chapter_no)
         lines += doc_head(index, doc, [d.id for d in docs])
@@ -122,14 +151,14 @@ def compose_navigation(index: Index, q: Query, cites: Citations) -> list[str]:
             if col.chapter_no == ch.no:
                 cu = index.units[col.id]
                 lines.append(f"- {cu.text}{cites.marks(cites.cite(cu))}")
-    return lines
+    return lines + more_line(rest) if lines else lines
 
 
 def compose_article(index: Index, q: Query, cites: Citations) -> list[str]:
     """An article's text, cited as a whole (one unit per article)."""
     lines: list[str] = []
     nos = [r.no for r in q.refs if r.kind == "article"]
-    docs = [d for d in scoped_docs(q, index) if any(u.location.article_no in nos for u in d.units)]
+    docs, rest = shown([d for d in scoped_docs(q, index) if article_nos(index, d) & set(nos)])
     for doc in docs:
         lines += doc_head(index, doc, [d.id for d in docs])
         for u in doc.units:
@@ -139,14 +168,16 @@ def compose_article(index: Index, q: Query, cites: Citations) -> list[str]:
                 lines += [
                     mark_each_sentence(line.strip(), mark) for line in u.text.splitlines() if line.strip()
                 ]
-    return lines
+    return lines + more_line(rest) if lines else lines
 
 
 def compose_table(index: Index, q: Query, cites: Citations) -> list[str]:
     """An indicator table as a whole: every row, or those of one attribute or one category."""
     t = q.asked
     lines: list[str] = []
-    for doc in scoped_docs(q, index):
+    tables = [d for d in scoped_docs(q, index) if d.indicators]
+    docs, rest = shown(tables)
+    for doc in docs:
         rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.indicator is not None]
         if not rows:
             continue
@@ -165,14 +196,14 @@ def compose_table(index: Index, q: Query, cites: Citations) -> list[str]:
             ind = u.indicator
             attr = ind.attribute or "表中未标注属性"
             lines.append(f"- 第{ind.no}项 {ind.name}：{attr}{cites.marks(cites.cite(u))}")
-    return lines
+    return lines + more_line(rest) if lines else lines
 
 
 def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
     """The chapters (or, asked about 专栏, the boxed columns), each heading cited."""
     lines: list[str] = []
     columns = "专栏" in q.asked
-    docs = scoped_docs(q, index)
+    docs, rest = shown(scoped_docs(q, index))
     for doc in docs:
         n_sec = sum(len(c.sections) for c in doc.chapters)
         lines += doc_head(index, doc, [d.id for d in docs])
@@ -189,4 +220,4 @@ def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
                 # a regulation's chapters hold articles, not sections: no 「（0节）」
                 count = f"（{len(ch.sections)}节）" if ch.sections else ""
                 lines.append(f"- {head.text}{count}{cites.marks(cites.cite(head))}")
-    return lines
+    return lines + more_line(rest) if lines else lines
