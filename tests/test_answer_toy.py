@@ -262,3 +262,12 @@ def test_structure_answer_shows_a_bounded_number_of_documents(library: Index, mo
     _ok(library, a)
     assert "另有1份文件也有这一部分" in a.answer, a.answer
     assert len({c.location.doc for c in a.citations}) == 1
+
+
+def test_refusal_of_a_set_aside_document_is_its_own(library: Index) -> None:
+    # the plan is set aside for the period; the regulation (no period) does not cover the topic:
+    # the refusal is the plan's (another period), citing the plan, not 「the library lacks 森林覆盖率」
+    a = ask(library, "“十三五”时期森林覆盖率的目标是多少？")
+    _ok(library, a)
+    assert not a.answerable and "十三五" in a.answer, a.answer
+    assert all(c.location.doc == "toy-plan" for c in a.citations)

@@ -266,11 +266,16 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
     return out
 
 
-def after_search(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> tuple[Refusal | None, list[str]]:
-    """(a refusal when no document in scope can answer, else the documents that can)."""
+def after_search(
+    q: Query, index: Index, lex: Lexicon, hits: list[Hit]
+) -> tuple[Refusal | None, list[str], dict[str, Refusal]]:
+    """(a refusal when no document in scope can answer, else None; the documents that can; the
+    refusal of the documents set aside, for when the others turn out not to cover the topic:
+    「广东省的PM2.5目标」 in a library of a Guangxi plan and national regulations is about the
+    plan's region, not about PM2.5 missing from the regulations)."""
     docs = docs_in_scope(q, index)
     bad = conflicting_docs(q, index, lex, hits)
     left = [d for d in docs if d not in bad]
     if not left:
-        return next(iter(bad.values())), []
-    return None, left
+        return next(iter(bad.values())), [], bad
+    return None, left, bad

@@ -91,10 +91,12 @@ def ask(
     trace = SearchTrace()
     refusal = guard.before_search(q, index, lex)
     hits: list[Hit] = []
+    set_aside: dict[str, guard.Refusal] = {}
     if refusal is None or refusal.kind in guard.SHOWS_NEAREST:
         hits = search(index, q, k=k, trace=trace)
+    q_all, hits_all = q, hits  # before the documents set aside for region or period
     if refusal is None:
-        refusal, left = guard.after_search(q, index, lex, hits)
+        refusal, left, set_aside = guard.after_search(q, index, lex, hits)
         if refusal is None and len(left) < len(guard.docs_in_scope(q, index)):
             # some documents cannot answer for this region or period: search the others only
             rows_left = any(i.no in q.indicator_nos for d in left for i in index.docs[d].indicators)
@@ -123,6 +125,10 @@ def ask(
         years = evidence.foreign_years(index, q) if intent != Intent.PREMISE else []
         decision = evidence.decide(q, ev, index_years=years, lex=lex)
         if decision.outcome == evidence.Outcome.NOT_COVERED and not q.refs:
+            if set_aside:  # the set-aside documents' reason, in their words and sections
+                return _refuse_set_aside(
+                    index, q_all, set_aside, hits_all, lex, question, standalone, timings, t0
+                )
             refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, decision.detail)
             return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
     t1 = time.perf_counter()
@@ -135,6 +141,10 @@ def ask(
         text, cites = "", ()
     timings["compose"] = (time.perf_counter() - t1) * 1000
     if not text:
+        if set_aside:
+            return _refuse_set_aside(
+                index, q_all, set_aside, hits_all, lex, question, standalone, timings, t0
+            )
         refusal = guard.Refusal(guard.RefusalKind.NOT_COVERED, "这一问题的具体内容")
         return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
     outcome = (
@@ -258,6 +268,25 @@ def _refuse(
         standalone_question=standalone,
         outcome=OUTCOME_NOT_COVERED,
     )
+
+
+def _refuse_set_aside(
+    index: Any,
+    q: Query,
+    set_aside: dict[str, guard.Refusal],
+    hits: list[Hit],
+    lex: Lexicon,
+    question: str,
+    standalone: str,
+    timings: dict[str, float],
+    t0: float,
+) -> Answer:
+    """The other documents do not cover the topic: the refusal is the set-aside documents'
+    (another region or period), named by them and citing their nearest sections."""
+    docs = tuple(set_aside)
+    own = [h for h in hits if h.unit.doc in docs]
+    refusal = next(iter(set_aside.values()))
+    return _refuse(index, replace(q, scope=docs), refusal, own, lex, question, standalone, timings, t0)
 
 
 def _try_llm(
