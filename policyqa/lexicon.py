@@ -6,6 +6,8 @@ Files (all optional; a missing file means an empty table):
 - ``kb/lexicon/asks.yaml``: what a question asks (amount, when, where, list, …) → cue patterns;
 - ``kb/lexicon/guard.yaml``: requests that are no questions about the documents, and follow-up cues;
 - ``kb/lexicon/fillers.txt``: words that carry no topic;
+- ``kb/lexicon/topics.txt``: words that name a subject of their own (社保, 户口, 个税): a question
+  about one that no document uses is not covered, however many other words it shares;
 - ``kb/lexicon/regions.tsv``: a gazetteer (name, kind, short forms);
 - ``kb/lexicon/messages.yaml``: refusal and partial-answer messages with placeholders;
 - ``kb/synonyms.tsv`` (everyday word → the documents' terms), ``kb/glossary-en.tsv`` (English).
@@ -31,6 +33,7 @@ LEXICON_FILES = (
     "lexicon/asks.yaml",
     "lexicon/guard.yaml",
     "lexicon/fillers.txt",
+    "lexicon/topics.txt",
     "lexicon/regions.tsv",
     "lexicon/messages.yaml",
     "synonyms.tsv",
@@ -55,6 +58,14 @@ def _terms(path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(sorted(pairs, key=lambda p: -len(p[0])))
 
 
+def _words(path: Path) -> frozenset[str]:
+    """A word list: whitespace-separated words, ``#`` lines are comments."""
+    if not path.exists():
+        return frozenset()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.lower() for line in lines if not line.startswith("#") for w in line.split())
+
+
 def _yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
@@ -76,6 +87,7 @@ class Lexicon:
     asks: dict[str, re.Pattern[str]] = field(default_factory=dict)
     guards: dict[str, re.Pattern[str]] = field(default_factory=dict)
     fillers: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
     regions: tuple[Region, ...] = ()
     synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()
     glossary: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -154,13 +166,7 @@ def load_lexicon(kb_dir: Path) -> Lexicon:
     kb = Path(kb_dir)
     asks = {k: _compile([str(x) for x in v or []]) for k, v in _yaml(kb / "lexicon/asks.yaml").items()}
     guards = {k: _compile([str(x) for x in v or []]) for k, v in _yaml(kb / "lexicon/guard.yaml").items()}
-    fillers_path = kb / "lexicon/fillers.txt"
-    fillers = frozenset(
-        w.lower()
-        for line in (fillers_path.read_text(encoding="utf-8").splitlines() if fillers_path.exists() else [])
-        if not line.startswith("#")
-        for w in line.split()
-    )
+    fillers = _words(kb / "lexicon/fillers.txt")
     regions = []
     reg_path = kb / "lexicon/regions.tsv"
     if reg_path.exists():
@@ -174,6 +180,7 @@ def load_lexicon(kb_dir: Path) -> Lexicon:
         asks=asks,
         guards=guards,
         fillers=fillers,
+        topics=_words(kb / "lexicon/topics.txt"),
         regions=tuple(regions),
         synonyms=_terms(kb / "synonyms.tsv"),
         glossary=_terms(kb / "glossary-en.tsv"),

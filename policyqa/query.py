@@ -65,6 +65,14 @@ class Term:
     place: bool = False  # a place the documents name (南宁, 漓江): a constraint, not a topic
     parts: tuple[str, ...] = ()  # the word's own sub-words (保护措施 → 保护, 措施), fillers left out
     known: bool = True  # the documents contain it (or a variant, or all its parts)
+    # names a subject of its own (kb/lexicon/topics.txt: 户口, 个税) that no document uses: a
+    # missing topic, not colloquial colour
+    outside: bool = False
+
+    @property
+    def named(self) -> bool:
+        """A word a refusal may name: one the documents use, or a subject they lack."""
+        return self.known or self.outside
 
     def found_in(self, text_lower: str) -> bool:
         if any(v.lower() in text_lower for v in self.variants):
@@ -300,7 +308,8 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             if fixed:
                 variants = (*variants, *lex.variants(fixed, text))
         # weighed by the forms the documents use: a variant they lack would count as the rarest word
-        used = [v for v in variants if stats.in_corpus(index, v)]
+        # (the table's terms are the documents' own: found in their text, they are used)
+        used = [v for v in variants if stats.in_corpus(index, v) or (v != w and stats.in_text(index, v))]
         weight = max(stats.idf(index, v.lower()) for v in used or [w])
         # a compound the documents write apart (保护措施 → 保护…措施): its parts, fillers dropped
         parts = tuple(
@@ -311,16 +320,23 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
         if used and max(stats.keyness(index, v.lower()) for v in used) < MIN_KEYNESS:
             # everyday speech the documents happen to use (就是, 办法, 一起): colour, not topic
             known = False
-        if not known:
+        outside = not known and w in lex.topics
+        if not known and not outside:
             # a word no document uses is colloquial colour more often than the topic (「扑面」
             # 「外头」): it weighs little, and the guard refuses questions made only of such words
             weight *= OOV_WEIGHT
         place = w in places or w.rstrip("市县区") in places
-        out.append(Term(w, variants, weight, place=place, parts=parts, known=known))
+        out.append(Term(w, variants, weight, place=place, parts=parts, known=known, outside=outside))
+    # a subject word the tokenizer cut into pieces or glued to its neighbours (「查酒驾」)
+    low = text.lower()
+    seen = " ".join(t.word for t in out)
+    for w in sorted(lex.topics, key=len, reverse=True):
+        if w in low and w not in seen and not stats.in_corpus(index, w):
+            out.append(Term(w, (w,), stats.idf(index, w), known=False, outside=True))
+            seen += " " + w
     # an everyday phrase the tokenizer does not keep as one word (「钱从哪里出」) still brings the
     # documents' terms for it
     covered = {v for t in out for v in t.variants}
-    low = text.lower()
     for asked, plan in lex.synonyms:
         if asked in low and not set(plan) & covered:
             weight = max(stats.idf(index, p.lower()) for p in plan)

@@ -166,6 +166,13 @@ def in_corpus(index: Index, word: str) -> bool:
         return True
     if len(w) < 3:
         return False
+    return in_text(index, w)
+
+
+def in_text(index: Index, word: str) -> bool:
+    """Does the word stand anywhere in the documents' text (also across token boundaries)? For
+    the documents' own terms from the synonym table (采砂 in 「违法采砂」), not for guesses."""
+    st = of(index)
     if not st.corpus_lower:
         st.corpus_lower = "\n".join(index.source_canon.values()).lower()
-    return w in st.corpus_lower
+    return word.lower() in st.corpus_lower

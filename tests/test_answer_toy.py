@@ -271,3 +271,55 @@ def test_refusal_of_a_set_aside_document_is_its_own(library: Index) -> None:
     _ok(library, a)
     assert not a.answerable and "十三五" in a.answer, a.answer
     assert all(c.location.doc == "toy-plan" for c in a.citations)
+
+
+def test_a_subject_no_document_uses_outweighs_a_shared_word(toy: Index) -> None:
+    # 社保 (kb/lexicon/topics.txt) is a subject of its own that the toy plan never names: the
+    # shared 钢铁 makes it a neighbouring topic, not an answer and not a partial one
+    a = ask(toy, "钢铁企业职工的社保每月要交多少？")
+    _ok(toy, a)
+    assert not a.answerable and "社保" in a.answer, a.answer
+    # the same subject word beside a topic the plan treats at length does not sink it
+    b = ask(toy, "我开外卖店的，门口工地扬尘太大了，扬尘整治规划怎么说？")
+    _ok(toy, b)
+    assert b.answerable and "扬尘" in b.answer, b.answer
+
+
+def test_colloquial_colour_counts_as_one_missing_thing() -> None:
+    from policyqa.answer.evidence import score_terms
+    from policyqa.query import Query, Term
+
+    colour = [Term(w, (w,), 1.5, known=False) for w in ("门口", "半夜三更", "灰蒙蒙", "大爷")]
+    q = Query(text="", normalized="", terms=(Term("扬尘", ("扬尘",), 4.0), *colour))
+    cov, found = score_terms(q, "实施工地扬尘整治。")
+    assert found == {"扬尘"} and cov == pytest.approx(4.0 / 5.5)
+    # a colour word the sentence holds counts like any other
+    cov, _ = score_terms(q, "门口的扬尘。")
+    assert cov == pytest.approx(5.5 / 7.0)
+    # a subject of its own no document uses is missing in full, not folded into the colour
+    q = Query(
+        text="",
+        normalized="",
+        terms=(
+            Term("扬尘", ("扬尘",), 4.0),
+            Term("社保", ("社保",), 6.0, known=False, outside=True),
+            *colour,
+        ),
+    )
+    assert score_terms(q, "实施工地扬尘整治。")[0] == pytest.approx(4.0 / 11.5)
+
+
+def test_a_document_outside_the_library_is_named_in_the_refusal(toy: Index) -> None:
+    a = ask(toy, "《某某省扬尘污染防治办法》对工地扬尘是怎么规定的？")
+    _ok(toy, a)
+    assert not a.answerable and "《某某省扬尘污染防治办法》" in a.answer, a.answer
+    # the library's own document, named by its title, is no other document
+    b = ask(toy, "《示例市环境保护规划》对工地扬尘是怎么规定的？")
+    _ok(toy, b)
+    assert b.answerable, b.answer
+
+
+def test_a_claims_wrong_year_is_corrected_from_the_text(toy: Index) -> None:
+    a = ask(toy, "听说到2023年空气质量优良天数比率就要达到95%，是不是这样？")
+    _ok(toy, a)
+    assert a.answerable and "2025" in a.answer, a.answer

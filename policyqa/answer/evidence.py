@@ -123,12 +123,22 @@ def subject_term(q: Query) -> Term | None:
 
 
 def score_terms(q: Query, text: str) -> tuple[float, frozenset[str]]:
-    total = sum(t.weight for t in q.terms)
-    if not total:
-        return 0.0, frozenset()
+    """The IDF-weighted share of the question's words the text holds. Words no document uses
+    that the text lacks count once, as the heaviest of them: a rambling question's colour
+    (「门口」「大马路」「半夜三更」) is one missing thing, not eight."""
     low = text.lower()
     found = frozenset(t.word for t in q.terms if t.found_in(low))
-    return sum(t.weight for t in q.terms if t.word in found) / total, found
+    have = sum(t.weight for t in q.terms if t.word in found)
+    colour = [t.weight for t in q.terms if not t.named and t.word not in found]
+    total = sum(t.weight for t in q.terms if t.named or t.word in found) + max(colour, default=0.0)
+    if not total:
+        return 0.0, frozenset()
+    return have / total, found
+
+
+def shared_weight(q: Query, e: Evidence) -> float:
+    """The weight of the question's topic words (no places) the sentence holds."""
+    return sum(t.weight for t in q.terms if not t.place and t.word in e.found)
 
 
 def in_scope(u: Unit, q: Query) -> bool:
@@ -283,23 +293,40 @@ def decide(
         miss = [x.word for x in q.topic]
         return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
     if not topic and q.topic:
-        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
+        outside = [x.word for x in q.topic if x.outside]
+        return Decision(
+            Outcome.NOT_COVERED, "「" + "、".join(outside[:3]) + "」" if outside else "这一问题", (best,)
+        )
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
             subj = subject_term(q)
-            if subj is not None and not treated(subj, strong) and not about(q, strong[0], t, lex):
-                # one passing mention is no treatment of the topic: nothing to be partly right about
+            # the figure of what the text leaves out (「补贴」), else of the subject
+            unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
+            asked_apart = [x for x in q.terms if x.named and not x.place and x.word not in strong[0].found]
+            if (
+                subj is not None
+                and not asked_apart
+                and not treated(subj, strong)
+                and not about(q, strong[0], t, lex)
+            ):
+                # the figure of the very thing the text names once, in passing (「与其吞吐量相适应」):
+                # nothing to be partly right about. A question that also asks something the
+                # documents know but the sentence leaves out (每户补贴) is about the named topic,
+                # and partly covered.
                 return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-            # the figure of what the text leaves out (「罚款」), else of the subject
-            unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
             of_what = unfound[0] if unfound else (subj.word if subj else "")
             return Decision(Outcome.PARTIAL, f"{of_what}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))
     subj = subject_term(q)
+    outside = [x for x in q.terms if x.outside]
+    if outside and max(shared_weight(q, e) for e in evidence) < sum(x.weight for x in outside):
+        # a subject the documents never name (学区, 户口) outweighs what the question shares with
+        # them (区划, 农村): a neighbouring topic, not a partial answer
+        return Decision(Outcome.NOT_COVERED, "「" + "、".join(x.word for x in outside[:3]) + "」", (best,))
     if subj is not None and subj.known and not (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)):
         # the question's heaviest topic word heads the section of its best evidence: the section
         # is about it, whatever colour the question adds (「堆矿渣的坝子…」 → 尾矿库 section)
@@ -309,13 +336,15 @@ def decide(
     top_cov = max(e.coverage for e in evidence)
     top_dense = max(e.dense for e in evidence)
     if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
-        known = {t.word for t in q.terms if t.known}
-        miss = [w for w in missing_terms(q, evidence) if w in known]
+        named = {t.word for t in q.terms if t.named}
+        miss = [w for w in missing_terms(q, evidence) if w in named]
         if not miss and any(e.subject for e in evidence[:3]):
             # every word the documents know is there; what is missing is colloquial colour
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
-    miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.known for t in q.terms)]
+    miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.named for t in q.terms)]
+    # a subject the documents lack is what they do not cover (「户口」, not 「户口、农村」)
+    miss = [w for w in miss if any(t.word == w and t.outside for t in q.terms)] or miss
     if not miss:
         # only words no document uses are missing (「泥巴」「大卡车」): naming them would read as
         # 「the plan does not cover mud」, which the nearest sections may well contradict

@@ -15,6 +15,7 @@ kb/lexicon/messages.yaml. No control flow depends on display strings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from policyqa import stats
 from policyqa.lexicon import Lexicon
 from policyqa.models import Hit
-from policyqa.query import RE_PERIOD, Query
+from policyqa.query import RE_PERIOD, Ask, Query, document_names
 from policyqa.refs import ARTICLE, CHAPTER, COLUMN, INDICATOR, SECTION
 from policyqa.text import split_sentences, to_cn_number
 
@@ -44,6 +45,7 @@ class RefusalKind(StrEnum):
     OTHER_PERIOD = "other_period"
     OTHER_YEAR = "other_year"
     OTHER_REGION = "other_region"
+    OTHER_DOCUMENT = "other_document"
     NOT_COVERED = "not_covered"
 
 
@@ -140,10 +142,31 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     part = missing_part(q, index)
     if part:
         return Refusal(RefusalKind.MISSING_PART, part)
+    other = other_document(q, index)
+    if other:
+        return Refusal(RefusalKind.OTHER_DOCUMENT, other)
     known_years = stats.doc_years(index, q.doc)
     unknown = [y for y in q.years if y not in known_years]
-    if unknown:
+    # a claim's wrong year (「2023年底前全部淘汰」) is what the answer corrects, from the text
+    if unknown and not q.has(Ask.CLAIM):
         return Refusal(RefusalKind.OTHER_YEAR, str(unknown[0]))
+    return None
+
+
+_BOOK_TITLE = re.compile(r"《([^《》]{2,60})》")
+
+
+def other_document(q: Query, index: Index) -> str | None:
+    """A document the question names in 《》 that the library neither holds nor quotes
+    (「《环境保护法》里……怎么规定」): what it says cannot be answered from the library. A title
+    the documents cite (《大气污染防治条例》 in a plan) is a topic of theirs, and passes."""
+    for m in _BOOK_TITLE.finditer(q.asked):
+        title = m.group(1).strip()
+        if q.doc is not None or stats.in_corpus(index, title):
+            continue
+        if any(title in n or n in title for d in index.docs for n in document_names(index, d)):
+            continue
+        return f"《{title}》"
     return None
 
 
