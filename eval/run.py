@@ -30,7 +30,7 @@ CONTRACT_KINDS = ("quote_not_found", "wrong_location", "dangling_marker", "unuse
 SPLIT_TUNING = {
     "dev": "是：调参用的划分",
     "test": "早期几轮调参用过 test 划分（并非从未见过）",
-    "probe": "是：调参用（eval/dev-probe.jsonl，2026-12-01 由未读代码的助手编写，写成后先测一次再调）",
+    "probe": "是：调参用（eval/dev-probe.jsonl 与 eval/dev-probe2.jsonl，2026-12-01 与 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
     "heldout": "否：从未用于调参（eval/heldout.jsonl 写于新回答层调参之前，之后未改动）",
     "library": "部分：文件库题（规划 + 两部条例）由未读代码的助手编写；2026-12-01 看过一轮失败后补了同义词（企业、处罚、收钱、签字）",
     "all": "混合：含调参用的 dev 划分",
@@ -44,6 +44,7 @@ QUESTION_FILES = (
     QUESTIONS,
     HERE / "dev-new.jsonl",
     HERE / "dev-probe.jsonl",
+    HERE / "dev-probe2.jsonl",
     HERE / "heldout.jsonl",
     HERE / "library-questions.jsonl",
 )
