@@ -9,6 +9,8 @@ Layout under ``Settings.home``::
     builds/<build id>/bm25/          one bm25s index of every document's retrievable units, rows
                                      in docs.json order (a document's units are one row range)
     builds/<build id>/sentences.jsonl  per BM25 row: its unit's sentences' tokens (read by warm-up)
+    builds/<build id>/sentences.npy    the same sentences' unit vectors (float16; a build without
+                                       it answers on paragraph similarity alone)
     builds/<build id>/sources/<doc>.txt  the text each document's units point into (for PDF, DOCX
                                      and HTML the extracted, repaired text): quotes are checked here
     builds/<build id>/chroma/        chromadb PersistentClient (absent with a Chroma server): one
@@ -72,6 +74,7 @@ from policyqa.settings import Settings
 from policyqa.tokenize import Tokenizer, tokenizer_for
 
 SCHEMA_VERSION = 2  # 2: one Chroma collection and one BM25 index per build
+SENTENCE_VECTORS = "sentences.npy"  # float16, one row per sentence of sentences.jsonl (optional)
 PARSER_VERSION = "3"  # bump when the parser's output changes
 KEEP_BUILDS = 2
 CHROMA_PROBE_TIMEOUT_S = 5.0
@@ -360,6 +363,7 @@ def _file_sizes(build: Path) -> dict[str, int]:
         *sorted((build / "bm25").rglob("*")),
         *sorted((build / "sources").glob("*.txt")),
         build / "sentences.jsonl",
+        build / SENTENCE_VECTORS,
     ]
     return {str(p.relative_to(build)): p.stat().st_size for p in files if p.is_file()}
 
@@ -491,6 +495,7 @@ def build_index(
             tok_fp = tok.fingerprint
             rows: list[list[str]] = []  # BM25 rows: every document's retrievable units, in order
             sentences = (final / "sentences.jsonl").open("w", encoding="utf-8")  # a line per row
+            sentence_vectors: list[np.ndarray] = []  # every row's sentences, in order
             for n, d in enumerate(docs, 1):
                 units = [u for u in d.units if u.kind in RETRIEVABLE]
                 texts = [index_text(u) for u in units]
@@ -502,11 +507,15 @@ def build_index(
                 embedded += cached.last_misses
                 per_doc[d.id] = cached.last_misses
                 adder.add(units, vectors)
+                sentence_vectors.append(_sentence_vectors(cached, units))
                 progress(
                     f"[{n}/{len(docs)}] {d.id}：{len(units)} 个可检索单元，新计算向量 {cached.last_misses} 个"
                 )
             adder.flush()
             sentences.close()
+            filled = [m for m in sentence_vectors if len(m)]
+            if filled:
+                np.save(final / SENTENCE_VECTORS, np.concatenate(filled).astype(np.float16))
             _build_bm25(rows, final / "bm25")
             manifest = {
                 "schema": SCHEMA_VERSION,
@@ -685,6 +694,19 @@ def _tokens(
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(hit, json.dumps({"bm25": rows, "sentences": sentences}, ensure_ascii=False))
     return rows, sentences
+
+
+def _sentence_vectors(cached: Any, units: list[Unit]) -> np.ndarray:
+    """Unit-length vectors of the units' sentences (``split_sentences``, the order of
+    sentences.jsonl): the evidence step weighs each sentence by its own similarity to the
+    question, not only its paragraph's. Cached by text like the units' vectors."""
+    from policyqa.text import split_sentences
+
+    texts = [x for u in units for x in split_sentences(u.text)]
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    m = np.asarray(cached.embed_documents_np(texts), dtype=np.float32)
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
 
 
 def _build_bm25(rows: list[list[str]], out: Path) -> None:

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policyqa.text import split_sentences
 
@@ -176,3 +176,43 @@ def in_text(index: Index, word: str) -> bool:
     if not st.corpus_lower:
         st.corpus_lower = "\n".join(index.source_canon.values()).lower()
     return word.lower() in st.corpus_lower
+
+
+def sentence_vectors(index: Index, unit: Unit) -> Any:
+    """The unit's sentences' unit vectors (rows in the order of ``sentence_tokens``), or None
+    for a build without them (older builds, a unit outside the BM25 rows, a count that does
+    not match). Read once per index, memory-mapped."""
+    got = index.memo.get(_SENT_KEY)
+    if got is None:
+        with _SENT_LOCK:
+            got = index.memo.get(_SENT_KEY)
+            if got is None:
+                got = _load_sentence_vectors(index)
+                index.memo[_SENT_KEY] = got
+    matrix, spans = got
+    span = spans.get(unit.id)
+    return None if matrix is None or span is None else matrix[span[0] : span[1]]
+
+
+_SENT_KEY = "stats.sentence_vectors"
+_SENT_LOCK = threading.Lock()  # not _LOCK: loading reads sentence_tokens, which may take it
+
+
+def _load_sentence_vectors(index: Index) -> tuple[Any, dict[str, tuple[int, int]]]:
+    import numpy as np
+
+    from policyqa.index import SENTENCE_VECTORS
+
+    try:
+        matrix = np.load(index.path / SENTENCE_VECTORS, mmap_mode="r")
+    except (OSError, ValueError):
+        return None, {}
+    spans: dict[str, tuple[int, int]] = {}
+    at = 0
+    for u in index.rows:
+        n = len(sentence_tokens(index, u))
+        spans[u.id] = (at, at + n)
+        at += n
+    if at != len(matrix):
+        return None, {}
+    return matrix, spans

@@ -323,3 +323,23 @@ def test_a_claims_wrong_year_is_corrected_from_the_text(toy: Index) -> None:
     a = ask(toy, "听说到2023年空气质量优良天数比率就要达到95%，是不是这样？")
     _ok(toy, a)
     assert a.answerable and "2025" in a.answer, a.answer
+
+
+def test_each_sentence_has_its_own_vector(toy: Index) -> None:
+    import numpy as np
+
+    from policyqa import stats
+    from policyqa.answer.evidence import _question_vector, sentence_similarity
+
+    units = [u for u in toy.rows if len(stats.sentence_tokens(toy, u)) >= 2]
+    assert units
+    for u in units:
+        m = stats.sentence_vectors(toy, u)
+        assert m is not None and len(m) == len(stats.sentence_tokens(toy, u))
+        assert np.allclose(np.linalg.norm(m.astype("float32"), axis=1), 1.0, atol=1e-2)
+    # the question's own sentence is the most similar of its paragraph
+    u = units[0]
+    first = stats.sentence_tokens(toy, u)[1][0]
+    qv = _question_vector(toy, analyze(first, toy))
+    sims = sentence_similarity(toy, u, qv, len(stats.sentence_tokens(toy, u)))
+    assert max(range(len(sims)), key=sims.__getitem__) == 1, sims

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policyqa import stats
 from policyqa.lexicon import Lexicon
@@ -38,6 +38,10 @@ class Thresholds:
     dense_weight: float = 0.6
     rank_weight: float = 0.15
     attribute_weight: float = 0.3
+    # a sentence's own similarity to the question, above the floor, picks among sentences that
+    # tie on words (a colloquial question shares one word with a whole paragraph)
+    sentence_weight: float = 6.0
+    sentence_floor: float = 0.8
     about: float = 0.75  # coverage at which a sentence is about the question, not a passing mention
     keep: float = 0.7  # a further sentence must score this share of the best one
     row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
@@ -199,6 +203,30 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
     return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]
 
 
+def _question_vector(index: Index, q: Query) -> Any:
+    """The question's unit vector, as retrieval computed it (cached: no second embedding)."""
+    import numpy as np
+
+    from policyqa.retrieve import query_vector
+
+    try:
+        v = np.asarray(query_vector(index, q.normalized), dtype=np.float32)
+    except Exception:  # an embedder that fails here failed retrieval's dense half already
+        return None
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def sentence_similarity(index: Index, u: Unit, qv: Any, n: int) -> list[float]:
+    """Cosine of each of the unit's ``n`` sentences to the question; empty when the build has
+    no sentence vectors (then paragraphs alone weigh)."""
+    if qv is None:
+        return []
+    m = stats.sentence_vectors(index, u)
+    if m is None or len(m) != n or m.shape[1] != len(qv):
+        return []
+    return [float(x) for x in m.astype("float32") @ qv]
+
+
 def gather(
     index: Index,
     q: Query,
@@ -212,10 +240,12 @@ def gather(
     subj = subject_term(q)
     years = foreign_years(index, q)
     out: list[Evidence] = []
+    qv = _question_vector(index, q)
     for rank, u in _candidates(index, q, hits, limit):
         sents = [u.text] if u.kind == KIND_INDICATOR else [s for s, _ in stats.sentence_tokens(index, u)]
+        own = sentence_similarity(index, u, qv, len(sents))
         context = u.label.split(" › ")[-1].lower()
-        for s in sents or [u.text]:
+        for i, s in enumerate(sents or [u.text]):
             cov, found = score_terms(q, s)
             # the heading above a sentence says what it is about (「专栏2 › 锅炉整治」)
             ctx_cov, ctx_found = score_terms(q, context + s)
@@ -232,6 +262,7 @@ def gather(
                 + t.dense_weight * max(0.0, d - 0.75)
                 + t.rank_weight / (1 + rank)
                 + (t.attribute_weight if attr else 0.0)
+                + (t.sentence_weight * max(0.0, own[i] - t.sentence_floor) if own else 0.0)
             )
             out.append(Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found))
     out.sort(key=lambda e: -e.score)
