@@ -343,3 +343,14 @@ def test_each_sentence_has_its_own_vector(toy: Index) -> None:
     qv = _question_vector(toy, analyze(first, toy))
     sims = sentence_similarity(toy, u, qv, len(stats.sentence_tokens(toy, u)))
     assert max(range(len(sims)), key=sims.__getitem__) == 1, sims
+
+
+def test_hearsay_about_a_situation_is_no_claim_to_check(toy: Index) -> None:
+    def intent(text: str) -> Intent:
+        return choose(analyze(text, toy), toy)
+
+    assert intent("听说规划要求钢铁企业全部关停，是真的吗？") == Intent.PREMISE
+    assert intent("有人说这个规划要一律取消工地，对不对？") == Intent.PREMISE
+    assert intent("听说政府要把工地扬尘全部管起来？") == Intent.PREMISE
+    # what a resident heard about their street is the situation, not a claim about the plan
+    assert intent("听说隔壁工地又要开工了，扬尘怎么治理？") != Intent.PREMISE
