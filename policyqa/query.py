@@ -320,7 +320,10 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
         if used and max(stats.keyness(index, v.lower()) for v in used) < MIN_KEYNESS:
             # everyday speech the documents happen to use (就是, 办法, 一起): colour, not topic
             known = False
-        outside = not known and w in lex.topics
+        # a subject word counts as used only as itself (or the table's word for it): its parts
+        # prove nothing (养老 and 保险 in a plan are no 养老保险)
+        outside = w in lex.topics and not used
+        known = known and not outside
         if not known and not outside:
             # a word no document uses is colloquial colour more often than the topic (「扑面」
             # 「外头」): it weighs little, and the guard refuses questions made only of such words
