@@ -205,12 +205,12 @@ def _load_sentence_vectors(index: Index) -> tuple[Any, dict[str, tuple[int, int]
 
     try:
         matrix = np.load(index.path / SENTENCE_VECTORS, mmap_mode="r")
-    except (OSError, ValueError):
+    except Exception:  # missing, truncated or foreign: answer on paragraph similarity alone
         return None, {}
     spans: dict[str, tuple[int, int]] = {}
     at = 0
     for u in index.rows:
-        n = len(sentence_tokens(index, u))
+        n = len(split_sentences(u.text))  # what sentence_tokens holds, without running jieba
         spans[u.id] = (at, at + n)
         at += n
     if at != len(matrix):

@@ -354,3 +354,9 @@ def test_hearsay_about_a_situation_is_no_claim_to_check(toy: Index) -> None:
     assert intent("听说政府要把工地扬尘全部管起来？") == Intent.PREMISE
     # what a resident heard about their street is the situation, not a claim about the plan
     assert intent("听说隔壁工地又要开工了，扬尘怎么治理？") != Intent.PREMISE
+    assert intent("听说规划局在东区，扬尘怎么治理？") != Intent.PREMISE
+    assert intent("据说政府大楼附近的工地扬尘怎么治理？") != Intent.PREMISE
+    # asking what the plan says is no claim that it says something
+    assert intent("规划里说扬尘怎么治理？") != Intent.PREMISE
+    assert intent("规划说明扬尘怎么治理？") != Intent.PREMISE
+    assert intent("规划里说钢铁企业全部关停了，后面怎么办？") == Intent.PREMISE
