@@ -75,6 +75,21 @@ def _yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]*")
+_AFTER_GREETING = re.compile(r"^[\s，,。.！!？?~～、]+")
+
+
+def request_part(text: str) -> str:
+    """What a text requests: its sentences that end in a question mark, and its last sentence
+    (an imperative closes a request: 「…帮我写篇作文」). The story told before a question is
+    left out."""
+    sents = [s for s in _SENTENCE.findall(text) if s.strip("。！？!? ")]
+    if len(sents) < 2:
+        return text
+    asked = [s for s in sents[:-1] if s.rstrip()[-1:] in "？?"]
+    return "".join(asked + sents[-1:])
+
+
 @dataclass(frozen=True)
 class Region:
     name: str
@@ -99,11 +114,37 @@ class Lexicon:
         return bool(pat and pat.search(text))
 
     def guard_kind(self, text: str) -> str | None:
-        """The first guard kind (instruction, smalltalk, …) whose cue the text holds."""
+        """The first guard kind (instruction, smalltalk, …) whose cue the text holds.
+
+        Instructions to the system count anywhere in the text; the other kinds only in what it
+        requests (``request_part``): a resident's story that mentions a school essay or today's
+        weather before asking about dust is no request for either."""
+        request = request_part(text)
         for kind, pat in self.guards.items():
-            if kind != "followup" and pat.search(text):
+            if kind == "followup":
+                continue
+            if pat.search(text if kind == "instruction" else request):
                 return kind
         return None
+
+    def strip_greeting(self, text: str) -> str:
+        """The text without the greetings it opens with (「你好，」「谢谢！」), when a question is
+        left; a greeting alone is returned as it is (small talk). A cue counts as a greeting only
+        when punctuation or the end follows it (「hi」 is not the start of 「highest」)."""
+        pat = self.guards.get("smalltalk")
+        rest = text.strip()
+        while pat is not None:
+            m = pat.match(rest)
+            if m is None or not m.group(0):
+                break
+            tail = rest[m.end() :]
+            sep = _AFTER_GREETING.match(tail)
+            if sep is None and tail:
+                break
+            rest = tail[sep.end() :] if sep else tail
+            if not rest:
+                return text
+        return rest
 
     def regions_in(self, text: str) -> list[tuple[Region, str]]:
         """Regions the text names, with the form used (longest forms first, no overlaps)."""

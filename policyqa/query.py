@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from policyqa.lexicon import Lexicon, lexicon_for
+from policyqa.lexicon import Lexicon, lexicon_for, request_part
 from policyqa.refs import CHAPTER, COLUMN, INDICATOR, SECTION, Ref, find_refs, strip_refs
 from policyqa.text import repair, to_simplified
 
@@ -51,6 +51,7 @@ CUE_KINDS = ("where", "navigation", "outline", "when", "who", "whether", "claim"
 # keyness (stats.keyness) below which a word the documents use is everyday speech, not a topic
 MIN_KEYNESS = 5.0
 OOV_WEIGHT = 0.25  # share of a token's IDF kept for a word no document contains
+STORY_WEIGHT = 0.4  # share of a word's weight kept when only the story before the request says it
 # relative references to chapters: the last one
 RE_LAST_CHAPTER = re.compile(r"最后一章|末章|最后一部分|the last chapter", re.I)
 
@@ -68,6 +69,9 @@ class Term:
     # names a subject of its own (kb/lexicon/topics.txt: 户口, 个税) that no document uses: a
     # missing topic, not colloquial colour
     outside: bool = False
+    # said only in the story a question tells before what it asks (「我在柳州上班，…。规划对施工
+    # 工地的扬尘怎么要求？」): context, weighed less and no constraint
+    story: bool = False
 
     @property
     def named(self) -> bool:
@@ -131,7 +135,8 @@ class Query:
 
     @property
     def places(self) -> tuple[str, ...]:
-        return tuple(t.word for t in self.terms if t.place)
+        """Places that constrain the answer: named in what is asked, not only in the story."""
+        return tuple(t.word for t in self.terms if t.place and not t.story)
 
     def has(self, ask: Ask) -> bool:
         return ask in self.asks
@@ -329,6 +334,9 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             # 「外头」): it weighs little, and the guard refuses questions made only of such words
             weight *= OOV_WEIGHT
         place = w in places or w.rstrip("市县区") in places
+        if place and w not in places:
+            # 「贺州市」 is named 「贺州」 in 「贺州、岑溪等市」
+            variants = (*variants, w.rstrip("市县区"))
         out.append(Term(w, variants, weight, place=place, parts=parts, known=known, outside=outside))
     # a subject word the tokenizer cut into pieces or glued to its neighbours (「查酒驾」)
     low = text.lower()
@@ -346,6 +354,24 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             out.append(Term(plan[0], plan, weight))
             covered.update(plan)
     return tuple(out)
+
+
+def mark_story(terms: tuple[Term, ...], asked: str) -> tuple[Term, ...]:
+    """Terms said only in the sentences before what a question asks (``request_part``) are the
+    asker's story: kept, at ``STORY_WEIGHT``. Nothing changes when the request names no term
+    (「……。规划管不管？」: the story is all there is) or the question is one sentence. A term
+    the synonym table added (its word not in the question) counts as asked."""
+    request = request_part(asked).lower()
+    low = asked.lower()
+    if request == low:
+        return terms
+
+    def in_story(t: Term) -> bool:
+        return t.word.lower() in low and not any(v.lower() in request for v in (t.word, *t.variants))
+
+    if all(in_story(t) for t in terms):
+        return terms
+    return tuple(replace(t, weight=t.weight * STORY_WEIGHT, story=True) if in_story(t) else t for t in terms)
 
 
 def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
@@ -386,7 +412,7 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
     regions = tuple(dict.fromkeys(r.name for r, _ in lex.regions_in(asked)))
     english = is_english(asked)
-    terms = topic_terms(rest if not english else normalized, index, lex)
+    terms = mark_story(topic_terms(rest if not english else normalized, index, lex), asked)
     # the documents' words found for misspelt ones (杨尘 → 扬尘) are searched for too
     fixes = [v for t in terms if t.known for v in t.variants[1:] if v.lower() not in normalized.lower()]
     if fixes:

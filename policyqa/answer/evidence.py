@@ -121,8 +121,10 @@ def carries_attribute(q: Query, sentence: str) -> bool:
 
 
 def subject_term(q: Query) -> Term | None:
-    """The heaviest topic term the documents know (a word they never use cannot be the subject)."""
-    topic = [t for t in (q.topic or q.terms) if t.known] or list(q.topic or q.terms)
+    """The heaviest topic term the documents know (a word they never use cannot be the subject),
+    among those the question asks about rather than tells in its story."""
+    pool = [t for t in (q.topic or q.terms) if not t.story] or list(q.topic or q.terms)
+    topic = [t for t in pool if t.known] or pool
     return max(topic, key=lambda t: t.weight) if topic else None
 
 
@@ -266,12 +268,29 @@ def gather(
             )
             out.append(Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found))
     out.sort(key=lambda e: -e.score)
-    if q.places:
-        # a place is a constraint: its own sentences on the topic come first (「推进崇左白头叶猴…
-        # 保护廊道建设」 before a general sentence on wildlife that scores higher)
-        topical = {t.word for t in q.terms if not t.place}
-        out.sort(key=lambda e: not (any(p in e.sentence for p in q.places) and e.found & topical))
-    return out
+    return place_first(q, out, limit)
+
+
+def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evidence]:
+    """A place the question names is a constraint: its own sentences on the question's subject
+    come first (「推进崇左白头叶猴…保护廊道建设」 before a general sentence on wildlife that
+    scores higher). Promoted are the place's sentences that retrieval found (rank below
+    ``retrieved``) or that hold the subject; a sentence added only for naming the place, sharing
+    a side word (「北海市海水入侵」 for shrimp ponds on the coast of 北海), is not: the place
+    was where the asker lives, not what they ask about."""
+    if not q.places:
+        return evidence
+    subj = subject_term(q)
+    topical = {t.word for t in q.terms if not t.place}
+
+    def promoted(e: Evidence) -> bool:
+        return (
+            any(p in e.sentence for p in q.places)
+            and bool(e.found & topical)
+            and (e.rank < retrieved or subj is None or subj.word in e.found)
+        )
+
+    return sorted(evidence, key=lambda e: not promoted(e))
 
 
 def treated(term: Term, evidence: list[Evidence]) -> bool:
@@ -321,8 +340,7 @@ def decide(
     topic = [x for x in q.topic if x.known]
     if topic and not any(x.word in e.found for e in evidence[:8] for x in topic):
         # only places (or colloquial words) found: a place alone is no topic
-        miss = [x.word for x in q.topic]
-        return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
+        return Decision(Outcome.NOT_COVERED, _absent(q, [x.word for x in q.topic]), (best,))
     if not topic and q.topic:
         outside = [x.word for x in q.topic if x.outside]
         return Decision(
@@ -373,14 +391,17 @@ def decide(
             # every word the documents know is there; what is missing is colloquial colour
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
-    miss = [w for w in missing_terms(q, evidence) if any(t.word == w and t.named for t in q.terms)]
-    # a subject the documents lack is what they do not cover (「户口」, not 「户口、农村」)
-    miss = [w for w in miss if any(t.word == w and t.outside for t in q.terms)] or miss
-    if not miss:
-        # only words no document uses are missing (「泥巴」「大卡车」): naming them would read as
-        # 「the plan does not cover mud」, which the nearest sections may well contradict
-        return Decision(Outcome.NOT_COVERED, "这一问题", (best,))
-    return Decision(Outcome.NOT_COVERED, "「" + "、".join(miss[:4]) + "」", (best,))
+    return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def _absent(q: Query, words: list[str]) -> str:
+    """What a refusal may say the documents do not cover: the subjects of their own among the
+    words (「户口」) that the documents never use. A word they use (柳州, 工地) is never named —
+    「没有涉及「柳州」」 would be false — nor a colloquial one (「泥巴」: the nearest sections may
+    well be about mud); then it is 「这一问题」."""
+    by_word = {t.word: t for t in q.terms}
+    named = [w for w in words if w in by_word and by_word[w].outside and not by_word[w].story]
+    return "「" + "、".join(named[:4]) + "」" if named else "这一问题"
 
 
 def quote_span(sentence: str, q: Query, t: Thresholds | None = None) -> str:

@@ -84,7 +84,8 @@ def ask(
         return Answer(question=question or "", answer=problem, answerable=False, mode="invalid")
     lex = lexicon_for(index.settings.kb_dir)
     history = followup.clean_history(history)
-    standalone = followup.standalone(question, history, index, lex)
+    # 「你好，…」「谢谢！那…呢？」: the question is what follows the greeting
+    standalone = followup.standalone(lex.strip_greeting(question), history, index, lex)
     q = analyze(standalone, index, lex)
     if doc:
         q = replace(q, doc=doc)

@@ -109,7 +109,10 @@ def compose_evidence(
             n = cites.cite(e.unit)
             lines += [f"{bullet}{st}{cites.marks(n)}。" for st in statements(e.unit.indicator)]
             continue
-        quote = _with_development(e, quote_span(e.sentence, q))
+        quote = quote_span(e.sentence, q)
+        developed = _with_development(e, quote)
+        if not any(s in developed for s in shown):  # the sentence after the lead is shown already
+            quote = developed
         if any(quote in s for s in shown):
             continue
         shown.append(quote)
