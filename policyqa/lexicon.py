@@ -8,7 +8,7 @@ Files (all optional; a missing file means an empty table):
 - ``kb/lexicon/fillers.txt``: words that carry no topic;
 - ``kb/lexicon/topics.txt``: words that name a subject of their own (社保, 户口, 个税): a question
   about one that no document uses is not covered, however many other words it shares;
-- ``kb/lexicon/regions.tsv``: a gazetteer (name, kind, short forms);
+- ``kb/lexicon/regions.tsv``: a gazetteer (name, kind, short forms, optional parent region);
 - ``kb/lexicon/messages.yaml``: refusal and partial-answer messages with placeholders;
 - ``kb/synonyms.tsv`` (everyday word → the documents' terms), ``kb/glossary-en.tsv`` (English).
 
@@ -93,8 +93,9 @@ def request_part(text: str) -> str:
 @dataclass(frozen=True)
 class Region:
     name: str
-    kind: str  # province / city / country
+    kind: str  # province / city / area / country
     forms: tuple[str, ...]  # every way of writing it, the full name first
+    parent: str | None = None  # the gazetteer name of the region it lies in (南宁市 → 广西壮族自治区)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,18 @@ class Lexicon:
     glossary: tuple[tuple[str, tuple[str, ...]], ...] = ()
     messages: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    # the regions' forms of two or more characters by their first two characters (see regions_in)
+    _heads: dict[str, tuple[tuple[str, int], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        heads: dict[str, list[tuple[str, int]]] = {}
+        for i, r in enumerate(self.regions):
+            for f in dict.fromkeys(r.forms):
+                if len(f) >= 2:
+                    heads.setdefault(f[:2], []).append((f, i))
+        object.__setattr__(self, "_heads", {k: tuple(v) for k, v in heads.items()})
 
     def ask_matches(self, kind: str, text: str) -> bool:
         pat = self.asks.get(kind)
@@ -147,21 +160,34 @@ class Lexicon:
         return rest
 
     def regions_in(self, text: str) -> list[tuple[Region, str]]:
-        """Regions the text names, with the form used (longest forms first, no overlaps)."""
+        """Regions the text names, with the form used: longest forms first over the whole
+        gazetteer (吉林市 before 吉林, 广西壮族自治区 before 西宁's 西宁 in 「广西宁明」), then
+        the gazetteer's order; no overlaps, one form per region.
+
+        Only the forms whose first two characters occur in the text are tried (a few hundred
+        regions, one lookup per character pair), so the cost grows with the text, not the
+        gazetteer."""
+        cands = {
+            (f, i) for k in range(len(text) - 1) for f, i in self._heads.get(text[k : k + 2], ()) if f in text
+        }
         found: list[tuple[Region, str]] = []
+        seen: set[int] = set()
         taken = text
-        for r in self.regions:
-            for f in sorted(r.forms, key=len, reverse=True):
-                if len(f) >= 2 and f in taken:
-                    found.append((r, f))
-                    taken = taken.replace(f, "\0" * len(f))
-                    break
+        for f, i in sorted(cands, key=lambda c: (-len(c[0]), c[1])):
+            if i not in seen and f in taken:
+                seen.add(i)
+                found.append((self.regions[i], f))
+                taken = taken.replace(f, "\0" * len(f))
         return found
 
     def region(self, name: str) -> Region | None:
-        """The gazetteer entry for a name written any of its ways (「广西」 → 广西壮族自治区)."""
+        """The gazetteer entry for a name written any of its ways (「广西」 → 广西壮族自治区).
+        A form written exactly wins over one inside the name (吉林市 is the city, not 吉林省)."""
         for r in self.regions:
-            if name in r.forms or any(f in name for f in r.forms if len(f) >= 2):
+            if name in r.forms:
+                return r
+        for r in self.regions:
+            if any(f in name for f in r.forms if len(f) >= 2):
                 return r
         return None
 
@@ -216,7 +242,8 @@ def load_lexicon(kb_dir: Path) -> Lexicon:
                 cols = line.split("\t")
                 name, kind = cols[0].strip(), (cols[1].strip() if len(cols) > 1 else "region")
                 forms = (name, *(cols[2].split() if len(cols) > 2 else ()))
-                regions.append(Region(name, kind, tuple(dict.fromkeys(forms))))
+                parent = cols[3].strip() if len(cols) > 3 else ""
+                regions.append(Region(name, kind, tuple(dict.fromkeys(forms)), parent or None))
     return Lexicon(
         asks=asks,
         guards=guards,

@@ -171,13 +171,15 @@ def other_document(q: Query, index: Index) -> str | None:
 
 
 def own_regions(index: Index, lex: Lexicon, docs: list[str]) -> set[str]:
-    """The gazetteer names of the documents' own regions (from their metadata and titles)."""
+    """The gazetteer names of the documents' own regions (from their metadata and titles), and
+    of every region whose parent is one of them (南宁市 is a Guangxi plan's own)."""
     out: set[str] = set()
     for d in docs:
         doc = index.docs[d]
         for text in ((doc.meta or {}).get("region") or "", doc.title):
             for r, _ in lex.regions_in(text):
                 out.add(r.name)
+    out |= {r.name for r in lex.regions if r.parent in out}
     return out
 
 
