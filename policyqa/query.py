@@ -374,6 +374,13 @@ def mark_story(terms: tuple[Term, ...], asked: str) -> tuple[Term, ...]:
     return tuple(replace(t, weight=t.weight * STORY_WEIGHT, story=True) if in_story(t) else t for t in terms)
 
 
+def _word_at(index: Index, text: str, name: str) -> bool:
+    """Does ``name`` begin a word somewhere in the text (「湛江港」 names 湛江; 「江上海上」 does not
+    name 上海)?"""
+    starts = index.tokenizer.word_starts(text)
+    return any(m.start() in starts for m in re.finditer(re.escape(name), text))
+
+
 def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     """Read a question once into a ``Query``. Pure given the index and lexicon."""
     lex = lex or lexicon_for(index.settings.kb_dir)
@@ -410,7 +417,9 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
             rest = pat.sub(" ", rest)
     years = tuple(dict.fromkeys(int(y) for y in RE_YEAR.findall(asked)))
     periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
-    regions = tuple(dict.fromkeys(r.name for r, _ in lex.regions_in(asked)))
+    regions = tuple(
+        dict.fromkeys(r.name for r, form in lex.regions_in(asked) if _word_at(index, asked, form))
+    )
     english = is_english(asked)
     terms = mark_story(topic_terms(rest if not english else normalized, index, lex), asked)
     # the documents' words found for misspelt ones (杨尘 → 扬尘) are searched for too

@@ -59,6 +59,18 @@ class Tokenizer:
             toks = self._jieba.lcut_for_search(text, HMM=False)
         return self._keep(toks)
 
+    def word_starts(self, text: str) -> frozenset[int]:
+        """The offsets in ``text`` where a precise-mode word begins (the text as given, nothing
+        repaired or dropped, so offsets are the caller's): a name found inside another word
+        (上海 in 「江上海上」) starts at none of them."""
+        with _LOCK:
+            toks = self._jieba.lcut(text, HMM=False)
+        starts, at = set(), 0
+        for t in toks:
+            starts.add(at)
+            at += len(t)
+        return frozenset(starts)
+
     def general_frequency(self, word: str) -> tuple[int, int]:
         """The word's count in jieba's dictionary (general written Chinese, plus the user
         dictionary) and the dictionary's total: how common the word is outside the documents."""

@@ -457,3 +457,19 @@ def test_a_place_promotes_only_sentences_on_the_subject_or_found_by_retrieval() 
     retrieved = ev("东区水质改善。", {"东区", "水质"}, 1, 0.8)
     out = place_first(q, [general, side, on_subject, retrieved], retrieved=8)
     assert out[:2] == [on_subject, retrieved] and out[2:] == [general, side]
+
+
+def test_a_region_is_named_only_where_a_word_begins(toy: Index) -> None:
+    # 丽水 (a city of the gazetteer) inside 「美丽水乡」 is no region; 湛江 begins 「湛江港」
+    assert analyze("美丽水乡建设有什么要求？", toy).regions == ()
+    assert analyze("湛江港的水质目标是多少？", toy).regions == ("湛江市",)
+
+
+def test_a_question_that_names_the_plan_as_its_source_is_answered_from_plans(library: Index) -> None:
+    # 生态环境保护 stands in both documents; 「规划里说」 names the plan as the source
+    a = ask(library, "规划里说生态环境保护要做哪些事？")
+    _ok(library, a)
+    assert a.citations and {library.units[c.id].doc for c in a.citations} == {"toy-plan"}, a.answer
+    # a topic word that contains the kind word (规划与标准) does not scope the question
+    lex = lexicon_for(library.settings.kb_dir)
+    assert not lex.ask_matches("kind_named_plan", "规划与标准有哪些规定？")

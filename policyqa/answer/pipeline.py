@@ -110,6 +110,14 @@ def ask(
     intent = choose(q, index)
     if intent in STRUCTURAL and not q.doc:
         q = replace(q, scope=_kind_scope(index, q, lex) or q.scope)
+    elif not q.doc:
+        # 「规划里说…」 in a library of plans and regulations: what the plans say
+        named = _kind_scope(index, q, lex, "kind_named")
+        if named and len(named) < len(guard.docs_in_scope(q, index)):
+            q = replace(q, scope=named)
+            hits = [h for h in hits if h.unit.doc in named]
+            if len(hits) < 3:
+                hits = search(index, q, k=k, trace=trace)
     decision = None
     if intent in (Intent.INDICATOR, Intent.COMPARE):
         ev = evidence.gather(index, q, hits, dict(trace.dense))
@@ -160,11 +168,13 @@ def ask(
     return replace(answer, timings_ms=timings)
 
 
-def _kind_scope(index: Any, q: Query, lex: Lexicon) -> tuple[str, ...]:
+def _kind_scope(index: Any, q: Query, lex: Lexicon, cue: str = "kind") -> tuple[str, ...]:
     """「规划第一章讲什么」 in a library of plans and regulations: the documents of the kind the
-    question names (kind words in kb/lexicon/asks.yaml, ``kind_<name>``), when it names one kind."""
+    question names (kind words in kb/lexicon/asks.yaml, ``<cue>_<kind>``), when it names one
+    kind. ``kind_named`` cues name the document as the source (「规划里说」), not a topic word
+    (「规划环评」)."""
     kinds = {d.meta.get("kind") for d in index.docs.values() if d.meta} - {None}
-    named = [k for k in kinds if lex.ask_matches(f"kind_{k}", q.asked)]
+    named = [k for k in kinds if lex.ask_matches(f"{cue}_{k}", q.asked)]
     if len(named) != 1:
         return ()
     docs = guard.docs_in_scope(q, index)
