@@ -77,17 +77,25 @@ def _yaml(path: Path) -> dict[str, Any]:
 
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]*")
 _AFTER_GREETING = re.compile(r"^[\s，,。.！!？?~～、]+")
+_GREETING_PARTICLE = re.compile(r"^(啊|呀|哈|啦|呐|哦|你|您|大家)+")  # 你好啊, 谢谢你
 
 
-def request_part(text: str) -> str:
-    """What a text requests: its sentences that end in a question mark, and its last sentence
-    (an imperative closes a request: 「…帮我写篇作文」). The story told before a question is
-    left out."""
+def request_part(text: str, imperative: re.Pattern[str] | None = None) -> str:
+    """What a text requests: its sentences that end in a question mark and those that open
+    with an imperative (``imperative``: 「帮我…」「请…」, kb/lexicon/asks.yaml), wherever they
+    stand; with no question mark, its last sentence too. The story told around a question is
+    left out (「我家在柳州。」 after it as much as before it)."""
     sents = [s for s in _SENTENCE.findall(text) if s.strip("。！？!? ")]
     if len(sents) < 2:
         return text
-    asked = [s for s in sents[:-1] if s.rstrip()[-1:] in "？?"]
-    return "".join(asked + sents[-1:])
+    asked = [
+        s
+        for i, s in enumerate(sents)
+        if s.rstrip()[-1:] in "？?" or (imperative is not None and imperative.match(s.strip()))
+    ]
+    if not any(s.rstrip()[-1:] in "？?" for s in sents) and sents[-1] not in asked:
+        asked.append(sents[-1])
+    return "".join(asked) or text
 
 
 @dataclass(frozen=True)
@@ -132,13 +140,17 @@ class Lexicon:
         Instructions to the system count anywhere in the text; the other kinds only in what it
         requests (``request_part``): a resident's story that mentions a school essay or today's
         weather before asking about dust is no request for either."""
-        request = request_part(text)
+        request = self.request_part(text)
         for kind, pat in self.guards.items():
             if kind == "followup":
                 continue
             if pat.search(text if kind == "instruction" else request):
                 return kind
         return None
+
+    def request_part(self, text: str) -> str:
+        """``request_part`` with this lexicon's imperative openings."""
+        return request_part(text, self.asks.get("imperative"))
 
     def strip_greeting(self, text: str) -> str:
         """The text without the greetings it opens with (「你好，」「谢谢！」), when a question is
@@ -151,8 +163,10 @@ class Lexicon:
             if m is None or not m.group(0):
                 break
             tail = rest[m.end() :]
+            if not pat.match(tail):  # 「您好您好，」 is two greetings
+                tail = _GREETING_PARTICLE.sub("", tail, count=1)
             sep = _AFTER_GREETING.match(tail)
-            if sep is None and tail:
+            if sep is None and tail and not pat.match(tail):
                 break
             rest = tail[sep.end() :] if sep else tail
             if not rest:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from policyqa.lexicon import Lexicon, lexicon_for, request_part
+from policyqa.lexicon import Lexicon, lexicon_for
 from policyqa.refs import CHAPTER, COLUMN, INDICATOR, SECTION, Ref, find_refs, strip_refs
 from policyqa.text import repair, to_simplified
 
@@ -356,12 +356,14 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
     return tuple(out)
 
 
-def mark_story(terms: tuple[Term, ...], asked: str) -> tuple[Term, ...]:
-    """Terms said only in the sentences before what a question asks (``request_part``) are the
-    asker's story: kept, at ``STORY_WEIGHT``. Nothing changes when the request names no term
-    (「……。规划管不管？」: the story is all there is) or the question is one sentence. A term
-    the synonym table added (its word not in the question) counts as asked."""
-    request = request_part(asked).lower()
+def mark_story(terms: tuple[Term, ...], asked: str, lex: Lexicon) -> tuple[Term, ...]:
+    """Terms said only in the story around what a question asks (``Lexicon.request_part``) are
+    context: kept, at ``STORY_WEIGHT``, and a place among them (「我家在柳州。」) is where the
+    asker lives, not a constraint on the answer. A one-sentence question is all request. When
+    the request names no term (「……。规划管不管？」) the story is all there is: its words keep
+    their weight, its places still constrain nothing. A term the synonym table added (its word
+    not in the question) counts as asked."""
+    request = lex.request_part(asked).lower()
     low = asked.lower()
     if request == low:
         return terms
@@ -370,15 +372,28 @@ def mark_story(terms: tuple[Term, ...], asked: str) -> tuple[Term, ...]:
         return t.word.lower() in low and not any(v.lower() in request for v in (t.word, *t.variants))
 
     if all(in_story(t) for t in terms):
-        return terms
+        return tuple(replace(t, story=True) if t.place else t for t in terms)
     return tuple(replace(t, weight=t.weight * STORY_WEIGHT, story=True) if in_story(t) else t for t in terms)
 
 
+_PLACE_SUFFIX = re.compile(r"[市省县区港湾州盟]+")
+
+
 def _word_at(index: Index, text: str, name: str) -> bool:
-    """Does ``name`` begin a word somewhere in the text (「湛江港」 names 湛江; 「江上海上」 does not
-    name 上海)?"""
-    starts = index.tokenizer.word_starts(text)
-    return any(m.start() in starts for m in re.finditer(re.escape(name), text))
+    """Is ``name`` a word of the text: it begins a word and ends one, or the rest of its word is
+    a place suffix (「湛江港」「佛山市」)? 大理 in 「大理石」, 新乡 in 「美丽新乡村」 and 长春 in
+    「长春藤」 are no places. Left out: a name the tokenizer itself cuts out of other words."""
+    spans = index.tokenizer.word_spans(text)
+    starts = {a for a, _ in spans}
+    end_of = {i: b for a, b in spans for i in range(a, b)}
+    for m in re.finditer(re.escape(name), text):
+        a, b = m.span()
+        if a not in starts:
+            continue
+        word_end = end_of.get(b - 1, b)
+        if word_end == b or _PLACE_SUFFIX.fullmatch(text[b:word_end]):
+            return True
+    return False
 
 
 def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
@@ -417,11 +432,15 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
             rest = pat.sub(" ", rest)
     years = tuple(dict.fromkeys(int(y) for y in RE_YEAR.findall(asked)))
     periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
+    # a region of the story (「我在深圳上班。规划对扬尘怎么要求？」) is no scope conflict
+    request = lex.request_part(asked)
     regions = tuple(
-        dict.fromkeys(r.name for r, form in lex.regions_in(asked) if _word_at(index, asked, form))
+        dict.fromkeys(
+            r.name for r, form in lex.regions_in(asked) if form in request and _word_at(index, asked, form)
+        )
     )
     english = is_english(asked)
-    terms = mark_story(topic_terms(rest if not english else normalized, index, lex), asked)
+    terms = mark_story(topic_terms(rest if not english else normalized, index, lex), asked, lex)
     # the documents' words found for misspelt ones (杨尘 → 扬尘) are searched for too
     fixes = [v for t in terms if t.known for v in t.variants[1:] if v.lower() not in normalized.lower()]
     if fixes:

@@ -59,17 +59,16 @@ class Tokenizer:
             toks = self._jieba.lcut_for_search(text, HMM=False)
         return self._keep(toks)
 
-    def word_starts(self, text: str) -> frozenset[int]:
-        """The offsets in ``text`` where a precise-mode word begins (the text as given, nothing
-        repaired or dropped, so offsets are the caller's): a name found inside another word
-        (上海 in 「江上海上」) starts at none of them."""
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        """The [start, end) offsets of the precise-mode words of ``text`` as given (nothing
+        repaired or dropped, so offsets are the caller's)."""
         with _LOCK:
             toks = self._jieba.lcut(text, HMM=False)
-        starts, at = set(), 0
+        spans, at = [], 0
         for t in toks:
-            starts.add(at)
+            spans.append((at, at + len(t)))
             at += len(t)
-        return frozenset(starts)
+        return spans
 
     def general_frequency(self, word: str) -> tuple[int, int]:
         """The word's count in jieba's dictionary (general written Chinese, plus the user

@@ -411,8 +411,9 @@ def test_the_story_before_a_question_weighs_less_than_what_it_asks(toy: Index) -
     # one sentence, or a request that names nothing, leaves every word as asked
     one = analyze("东区钢铁厂的扬尘有什么要求？", toy)
     assert not any(t.story for t in one.terms) and "东区" in one.places
+    # a bare request after the story: its words keep their weight, its place constrains nothing
     bare = analyze("东区钢铁厂天天冒烟。规划管不管？", toy)
-    assert not any(t.story for t in bare.terms)
+    assert not any(t.story for t in bare.terms if not t.place) and bare.places == ()
 
 
 def test_a_refusal_never_says_the_documents_lack_a_word_they_use(toy: Index) -> None:
@@ -432,7 +433,7 @@ def test_a_refusal_never_says_the_documents_lack_a_word_they_use(toy: Index) -> 
     assert _absent(q, ["钢铁", "泥巴"]) == "这一问题"
 
 
-def test_a_place_promotes_only_sentences_on_the_subject_or_found_by_retrieval() -> None:
+def test_a_place_promotes_only_its_sentences_on_the_subject() -> None:
     from policyqa.answer.evidence import Evidence, place_first
     from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
@@ -454,9 +455,9 @@ def test_a_place_promotes_only_sentences_on_the_subject_or_found_by_retrieval() 
     general = ev("实施工地扬尘整治。", {"扬尘"}, 0, 2.0)
     side = ev("东区水质监测。", {"东区", "水质"}, 8, 1.0)  # named the place, found by no search
     on_subject = ev("东区扬尘治理。", {"东区", "扬尘"}, 8, 0.9)
-    retrieved = ev("东区水质改善。", {"东区", "水质"}, 1, 0.8)
+    retrieved = ev("东区水质改善。", {"东区", "水质"}, 1, 0.8)  # found, but on a side word
     out = place_first(q, [general, side, on_subject, retrieved], retrieved=8)
-    assert out[:2] == [on_subject, retrieved] and out[2:] == [general, side]
+    assert out == [on_subject, general, side, retrieved]
 
 
 def test_a_region_is_named_only_where_a_word_begins(toy: Index) -> None:
@@ -473,3 +474,29 @@ def test_a_question_that_names_the_plan_as_its_source_is_answered_from_plans(lib
     # a topic word that contains the kind word (规划与标准) does not scope the question
     lex = lexicon_for(library.settings.kb_dir)
     assert not lex.ask_matches("kind_named_plan", "规划与标准有哪些规定？")
+
+
+def test_requests_and_story_around_a_question(toy: Index) -> None:
+    lex = lexicon_for(toy.settings.kb_dir)
+    # an imperative between questions is a request; a closing remark after one is story
+    assert lex.guard_kind("空气质量目标是多少？帮我写一首诗。然后告诉我扬尘的要求。") == "creative"
+    assert lex.guard_kind("帮我写一篇作文。内容是规划对扬尘的要求。") == "creative"
+    assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
+    # evading the law is asked, not told: a resident who saw it is no instruction
+    assert lex.guard_kind("隔壁工厂晚上偷偷排黑烟。规划管不管？") is None
+    assert lex.guard_kind("怎么偷偷排污水不被发现？") == "instruction"
+    # greetings with particles, twice, or thanking; 「hi」 inside an English word is none
+    for text, rest in (
+        ("你好啊，请问扬尘怎么管？", "请问扬尘怎么管？"),
+        ("您好您好，请问扬尘怎么管？", "请问扬尘怎么管？"),
+        ("谢谢你，那水质呢？", "那水质呢？"),
+    ):
+        assert lex.strip_greeting(text) == rest, text
+    assert lex.guard_kind("highest forest coverage target?") is None
+    # a place told in the story is no scope conflict, nor is a city inside a longer word
+    assert analyze("我在深圳上班。规划对工地扬尘怎么要求？", toy).regions == ()
+    assert analyze("深圳的工地扬尘怎么要求？", toy).regions == ("深圳市",)
+    assert analyze("大理石加工的粉尘怎么管？", toy).regions == ()
+    # a plan named as a topic (城市规划) does not scope a question to plans
+    assert not lex.ask_matches("kind_named_plan", "城市规划对绿地有什么要求？")
+    assert lex.ask_matches("kind_named_plan", "规划对绿地有什么要求？")

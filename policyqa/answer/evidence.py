@@ -274,10 +274,10 @@ def gather(
 def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evidence]:
     """A place the question names is a constraint: its own sentences on the question's subject
     come first (「推进崇左白头叶猴…保护廊道建设」 before a general sentence on wildlife that
-    scores higher). Promoted are the place's sentences that retrieval found (rank below
-    ``retrieved``) or that hold the subject; a sentence added only for naming the place, sharing
-    a side word (「北海市海水入侵」 for shrimp ponds on the coast of 北海), is not: the place
-    was where the asker lives, not what they ask about."""
+    scores higher). Promoted are the place's sentences that hold the subject: one sharing a side
+    word (「北海市海水入侵」 for shrimp ponds on the coast of 北海, 「石漠化综合治理」 for 南宁的
+    扬尘怎么治理) is not: the place was where the asker lives, or the word is not what they
+    ask about. ``retrieved`` is kept for callers; rank does not promote."""
     if not q.places:
         return evidence
     subj = subject_term(q)
@@ -287,7 +287,7 @@ def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evid
         return (
             any(p in e.sentence for p in q.places)
             and bool(e.found & topical)
-            and (e.rank < retrieved or subj is None or subj.word in e.found)
+            and (subj is None or subj.word in e.found)
         )
 
     return sorted(evidence, key=lambda e: not promoted(e))
@@ -390,7 +390,15 @@ def decide(
         if not miss and any(e.subject for e in evidence[:3]):
             # every word the documents know is there; what is missing is colloquial colour
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
-        return Decision(Outcome.PARTIAL, "「" + "、".join(miss[:3]) + "」" if miss else "", tuple(evidence))
+        # 「没有写明「X」」 only for an X none of the evidence holds (空气质量 further down is
+        # written, just not with 柳州)
+        held = set().union(*(e.found for e in evidence[:8]))
+        unwritten = [w for w in miss if w not in held and not any(t.word == w and t.story for t in q.terms)]
+        if not unwritten and any(e.subject for e in evidence[:5]):
+            # what the best sentences leave out, the next ones hold: the topic is covered
+            return Decision(Outcome.ANSWERED, "", tuple(evidence))
+        detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
+        return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
 
 

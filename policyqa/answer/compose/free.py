@@ -47,13 +47,22 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
     out: list[Evidence] = [best]
     per_unit: dict[str, int] = {best.unit.id: 1}
     seen = {best.sentence}
-    for e in ev[1:]:
+    rest = ev[1:]
+    if not best.subject:
+        # the first sentence that holds the subject the best one lacks comes next, before
+        # further sentences like the best (「畜禽粪污资源化利用」 after 「强化畜禽养殖污染防治」)
+        first = next((e for e in rest if e.subject), None)
+        if first is not None:
+            rest = [first] + [e for e in rest if e is not first]
+    for e in rest:
         if len(out) >= limit:
             break
         if e.sentence in seen or per_unit.get(e.unit.id, 0) >= MAX_PER_UNIT:
             continue
         keep = ev_mod.THRESHOLDS.keep
-        if e.score < keep * best.score or e.coverage < keep * best.coverage:
+        # ... on its score alone: its coverage may be lower, it holds what the best lacks
+        completes = e.subject and not any(o.subject for o in out)
+        if e.score < keep * best.score or (e.coverage < keep * best.coverage and not completes):
             continue
         if not (e.subject or (e.found and e.found >= best.found)):
             continue
