@@ -500,3 +500,15 @@ def test_requests_and_story_around_a_question(toy: Index) -> None:
     # a plan named as a topic (城市规划) does not scope a question to plans
     assert not lex.ask_matches("kind_named_plan", "城市规划对绿地有什么要求？")
     assert lex.ask_matches("kind_named_plan", "规划对绿地有什么要求？")
+
+
+def test_a_place_is_found_in_any_of_its_forms() -> None:
+    from policyqa.answer.evidence import names_place
+    from policyqa.query import Query, Term
+
+    q = Query(text="", normalized="", terms=(Term("东区市", ("东区市", "东区"), 3.0, place=True),))
+    assert names_place(q, "在东区、西区开展改造。")
+    assert not names_place(q, "在西区开展改造。")
+    # a place of the story is no place asked about
+    told = Query(text="", normalized="", terms=(Term("东区", ("东区",), 3.0, place=True, story=True),))
+    assert not names_place(told, "在东区开展改造。")

@@ -72,6 +72,7 @@ class Evidence:
     attribute: bool
     score: float
     found: frozenset[str] = frozenset()  # the question's terms it holds
+    unplaced: bool = False  # the question names a place this sentence does not
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,8 @@ def gather(
             ctx_cov, ctx_found = score_terms(q, context + s)
             if ctx_cov > cov:
                 cov, found = (cov + ctx_cov) / 2, ctx_found
-            if q.places and not any(p in s for p in q.places):
+            unplaced = bool(q.places) and not names_place(q, s)
+            if unplaced:
                 cov *= 0.5
             if years and not any(y in s for y in years):
                 cov *= 0.5
@@ -266,9 +268,17 @@ def gather(
                 + (t.attribute_weight if attr else 0.0)
                 + (t.sentence_weight * max(0.0, own[i] - t.sentence_floor) if own else 0.0)
             )
-            out.append(Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found))
+            out.append(
+                Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found, unplaced)
+            )
     out.sort(key=lambda e: -e.score)
     return place_first(q, out, limit)
+
+
+def names_place(q: Query, text: str) -> bool:
+    """Does the text name a place the question asks about (in any of its forms: 贺州市 as 贺州)?"""
+    low = text.lower()
+    return any(t.found_in(low) for t in q.terms if t.place and not t.story)
 
 
 def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evidence]:
@@ -285,9 +295,7 @@ def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evid
 
     def promoted(e: Evidence) -> bool:
         return (
-            any(p in e.sentence for p in q.places)
-            and bool(e.found & topical)
-            and (subj is None or subj.word in e.found)
+            names_place(q, e.sentence) and bool(e.found & topical) and (subj is None or subj.word in e.found)
         )
 
     return sorted(evidence, key=lambda e: not promoted(e))

@@ -66,7 +66,7 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
             continue
         if not (e.subject or (e.found and e.found >= best.found)):
             continue
-        if q.places and not any(p in e.sentence for p in q.places):
+        if q.places and not ev_mod.names_place(q, e.sentence) and not e.unplaced == best.unplaced:
             continue
         out.append(e)
         seen.add(e.sentence)
