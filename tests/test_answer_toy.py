@@ -512,3 +512,15 @@ def test_a_place_is_found_in_any_of_its_forms() -> None:
     # a place of the story is no place asked about
     told = Query(text="", normalized="", terms=(Term("东区", ("东区",), 3.0, place=True, story=True),))
     assert not names_place(told, "在东区开展改造。")
+
+
+def test_a_long_sentence_is_quoted_from_its_short_opening_clause() -> None:
+    from policyqa.answer.evidence import quote_span
+    from policyqa.query import Query, Term
+
+    q = Query(text="", normalized="", terms=(Term("东区", ("东区",), 3.0, place=True),))
+    sentence = (
+        "建立健全扬尘管控工作机制，以东区、西区等钢铁企业集中的城区为重点，科学划定管控区，"
+        "完成监测系统升级改造，完善网格化监控体系，推动各项措施落地见效并定期评估成效。"
+    )
+    assert quote_span(sentence, q).startswith("建立健全扬尘管控工作机制，以东区")

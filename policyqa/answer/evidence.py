@@ -432,6 +432,10 @@ def quote_span(sentence: str, q: Query, t: Thresholds | None = None) -> str:
     if not hit:
         return sentence
     a, b = hit[0], hit[-1]
+    if a == 1 and len(clauses[0]) <= 20:
+        # a short opening clause states the measure the rest elaborates (「建立健全秸秆禁烧工作
+        # 机制，以甘蔗种植集中的崇左…为重点」): the quote starts with it
+        a = 0
     if (
         (q.has(Ask.AMOUNT) or q.has(Ask.COMPARE))
         and b + 1 < len(clauses)
