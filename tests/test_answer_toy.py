@@ -524,3 +524,30 @@ def test_a_long_sentence_is_quoted_from_its_short_opening_clause() -> None:
         "完成监测系统升级改造，完善网格化监控体系，推动各项措施落地见效并定期评估成效。"
     )
     assert quote_span(sentence, q).startswith("建立健全扬尘管控工作机制，以东区")
+
+
+def test_a_place_named_only_in_unrelated_sentences_is_not_written_for_the_topic() -> None:
+    from policyqa.answer.evidence import Evidence, Outcome, decide
+    from policyqa.models import Location, Unit
+    from policyqa.query import Query, Term
+
+    q = Query(
+        text="",
+        normalized="",
+        terms=(
+            Term("东区", ("东区",), 3.0, place=True),
+            Term("扬尘", ("扬尘",), 5.0),
+            Term("治理", ("治理",), 1.0),
+        ),
+    )
+    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def ev(sentence: str, found: set[str], subject: bool, cov: float) -> Evidence:
+        return Evidence(
+            unit, sentence, 0, cov, subject, 0.9, True, cov, frozenset(found), "东区" not in found
+        )
+
+    general = [ev(f"扬尘治理措施{i}。", {"扬尘", "治理"}, True, 0.45) for i in range(3)]
+    elsewhere = ev("东区水库水源保护。", {"东区"}, False, 0.3)
+    d = decide(q, [*general, elsewhere])
+    assert d.outcome == Outcome.PARTIAL and "东区" in d.detail, d

@@ -398,9 +398,10 @@ def decide(
         if not miss and any(e.subject for e in evidence[:3]):
             # every word the documents know is there; what is missing is colloquial colour
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
-        # 「没有写明「X」」 only for an X none of the evidence holds (空气质量 further down is
-        # written, just not with 柳州)
-        held = set().union(*(e.found for e in evidence[:8]))
+        # 「没有写明「X」」 only for an X no sentence on the subject holds (空气质量 further down
+        # is written, just not with 柳州); a place named only in unrelated sentences (北海 in
+        # 洪潮江水库) is not written for this topic
+        held = set().union(*(e.found for e in evidence[:8] if e.subject))
         unwritten = [w for w in miss if w not in held and not any(t.word == w and t.story for t in q.terms)]
         if not unwritten and any(e.subject for e in evidence[:5]):
             # what the best sentences leave out, the next ones hold: the topic is covered

@@ -51,7 +51,7 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
     if not best.subject:
         # the first sentence that holds the subject the best one lacks comes next, before
         # further sentences like the best (「畜禽粪污资源化利用」 after 「强化畜禽养殖污染防治」)
-        first = next((e for e in rest if e.subject), None)
+        first = next((e for e in rest[:7] if e.subject), None)  # the evidence decide read
         if first is not None:
             rest = [first] + [e for e in rest if e is not first]
     for e in rest:
@@ -66,7 +66,7 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
             continue
         if not (e.subject or (e.found and e.found >= best.found)):
             continue
-        if q.places and not ev_mod.names_place(q, e.sentence) and not e.unplaced == best.unplaced:
+        if e.unplaced and not best.unplaced:  # the place asked, once the best names it
             continue
         out.append(e)
         seen.add(e.sentence)
