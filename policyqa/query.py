@@ -325,6 +325,9 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
         if used and max(stats.keyness(index, v.lower()) for v in used) < MIN_KEYNESS:
             # everyday speech the documents happen to use (就是, 办法, 一起): colour, not topic
             known = False
+        elif not used and known and min(stats.keyness(index, p) for p in parts) < MIN_KEYNESS:
+            # known only through its parts, one of them everyday speech (一天到晚: 一天 … 到晚)
+            known = False
         # a subject word counts as used only as itself (or the table's word for it): its parts
         # prove nothing (养老 and 保险 in a plan are no 养老保险)
         outside = w in lex.topics and not used
