@@ -33,6 +33,7 @@ SPLIT_TUNING = {
     "probe": "是：调参用（eval/dev-probe.jsonl、dev-probe2.jsonl、dev-probe3.jsonl，2026-12-01 至 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
     "heldout": "否：从未用于调参（eval/heldout.jsonl 写于新回答层调参之前，之后未改动）",
     "heldout2": "否：从未用于调参（eval/heldout2.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在该轮结束时测一次）",
+    "heldout3": "否：从未用于调参（eval/heldout3.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在该轮结束时测一次）",
     "library": "部分：文件库题（规划 + 两部条例）由未读代码的助手编写；2026-12-01 看过一轮失败后补了同义词（企业、处罚、收钱、签字）",
     "all": "混合：含调参用的 dev 划分",
 }
@@ -49,6 +50,7 @@ QUESTION_FILES = (
     HERE / "dev-probe3.jsonl",
     HERE / "heldout.jsonl",
     HERE / "heldout2.jsonl",
+    HERE / "heldout3.jsonl",
     HERE / "library-questions.jsonl",
 )
 THRESHOLDS = HERE / "thresholds.json"
@@ -80,7 +82,7 @@ def load_questions(split: str) -> list[dict[str, Any]]:
         if f.exists():
             qs += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
     if split == "all":
-        return [q for q in qs if q["split"] in ("dev", "probe", "test", "heldout", "heldout2")]
+        return [q for q in qs if q["split"] in ("dev", "probe", "test", "heldout", "heldout2", "heldout3")]
     return [q for q in qs if q["split"] == split]
 
 
@@ -315,7 +317,9 @@ def gate(ours: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval", description="评测：金标问题集，本系统与朴素基线对照")
     p.add_argument(
-        "--split", choices=["dev", "probe", "test", "heldout", "heldout2", "library", "all"], default="test"
+        "--split",
+        choices=["dev", "probe", "test", "heldout", "heldout2", "heldout3", "library", "all"],
+        default="test",
     )
     p.add_argument("--answerer", choices=["extractive", "llm"], default="extractive")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="不跑朴素基线")
