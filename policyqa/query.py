@@ -379,6 +379,17 @@ def mark_story(terms: tuple[Term, ...], asked: str, lex: Lexicon) -> tuple[Term,
     return tuple(replace(t, weight=t.weight * STORY_WEIGHT, story=True) if in_story(t) else t for t in terms)
 
 
+def _asked_clauses(request: str, lex: Lexicon) -> str:
+    """The request without its clauses about the asker (kb/lexicon/asks.yaml ``asker``: 「我在深圳
+    上班，规划对扬尘怎么要求？」), when a clause after them is left; used for regions only (a place
+    the asker lives in is no scope conflict)."""
+    clauses = [c for c in re.split(r"(?<=[，,；;])", request) if c.strip("，,；; ")]
+    if len(clauses) < 2:
+        return request
+    kept = [c for c in clauses[:-1] if not lex.ask_matches("asker", c)] + clauses[-1:]
+    return "".join(kept)
+
+
 _PLACE_SUFFIX = re.compile(r"[市省县区港湾州盟]+")
 
 
@@ -436,7 +447,7 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     years = tuple(dict.fromkeys(int(y) for y in RE_YEAR.findall(asked)))
     periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
     # a region of the story (「我在深圳上班。规划对扬尘怎么要求？」) is no scope conflict
-    request = lex.request_part(asked)
+    request = _asked_clauses(lex.request_part(asked), lex)
     regions = tuple(
         dict.fromkeys(
             r.name for r, form in lex.regions_in(asked) if form in request and _word_at(index, asked, form)

@@ -551,3 +551,12 @@ def test_a_place_named_only_in_unrelated_sentences_is_not_written_for_the_topic(
     elsewhere = ev("东区水库水源保护。", {"东区"}, False, 0.3)
     d = decide(q, [*general, elsewhere])
     assert d.outcome == Outcome.PARTIAL and "东区" in d.detail, d
+
+
+def test_where_the_asker_lives_is_no_region_of_the_question(toy: Index) -> None:
+    # a clause about the asker, before what is asked, names no scope
+    assert analyze("我在深圳上班，规划对工地扬尘怎么要求？", toy).regions == ()
+    assert analyze("我家住湛江，规划对噪声怎么管？", toy).regions == ()
+    # asking about the place itself still does
+    assert analyze("我想知道深圳的情况，工地扬尘怎么管？", toy).regions == ("深圳市",)
+    assert analyze("深圳的工地扬尘怎么管，规划有要求吗？", toy).regions == ("深圳市",)
