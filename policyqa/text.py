@@ -133,6 +133,7 @@ def _t2s():  # noqa: ANN202 - opencc's converter type
     return opencc.OpenCC("t2s")
 
 
+@functools.lru_cache(maxsize=16384)  # the same sentences are converted on every question
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC t2s); other text unchanged."""
     if not re.search(f"[{CJK}]", text):

@@ -39,25 +39,29 @@ class Tokenizer:
         if stopwords_path and Path(stopwords_path).exists():
             words = Path(stopwords_path).read_text(encoding="utf-8").split()
             self.stopwords = frozenset(w.strip() for w in words if w.strip())
+        # every question re-cuts the same candidate sentences: cache the cuts (pure in the text)
+        self._cut = functools.lru_cache(maxsize=32768)(self._cut_uncached)
 
     @property
     def fingerprint(self) -> str:
         """A hash of the dictionary and stopwords, recorded in the index manifest."""
         return tokenizer_fingerprint(self.dict_path, self.stopwords_path)
 
-    def words(self, text: str) -> list[str]:
-        """Precise-mode words (no sub-words), stopwords and punctuation kept out."""
+    def _cut_uncached(self, text: str, search: bool) -> tuple[str, ...]:
         text = repair(to_simplified(text))
         with _LOCK:  # jieba's Tokenizer is not documented as thread-safe
-            toks = self._jieba.lcut(text, HMM=False)
-        return self._keep(toks)
+            toks = (
+                self._jieba.lcut_for_search(text, HMM=False) if search else self._jieba.lcut(text, HMM=False)
+            )
+        return tuple(self._keep(toks))
+
+    def words(self, text: str) -> list[str]:
+        """Precise-mode words (no sub-words), stopwords and punctuation kept out."""
+        return list(self._cut(text, False))
 
     def __call__(self, text: str) -> list[str]:
         """Search-mode tokens (long words also give their sub-words), for BM25."""
-        text = repair(to_simplified(text))
-        with _LOCK:
-            toks = self._jieba.lcut_for_search(text, HMM=False)
-        return self._keep(toks)
+        return list(self._cut(text, True))
 
     def word_spans(self, text: str) -> list[tuple[int, int]]:
         """The [start, end) offsets of the precise-mode words of ``text`` as given (nothing
