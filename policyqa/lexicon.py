@@ -83,7 +83,7 @@ _GREETING_PARTICLE = re.compile(r"^(啊|呀|哈|啦|呐|哦|你|您|大家)+")  
 def request_part(text: str, imperative: re.Pattern[str] | None = None) -> str:
     """What a text requests: its sentences that end in a question mark and those that open
     with an imperative (``imperative``: 「帮我…」「请…」, kb/lexicon/asks.yaml), wherever they
-    stand; with no question mark, its last sentence too. The story told around a question is
+    stand; its last sentence too when there is no question mark or it ends unpunctuated. The story told around a question is
     left out (「我家在柳州。」 after it as much as before it)."""
     sents = [s for s in _SENTENCE.findall(text) if s.strip("。！？!? ")]
     if len(sents) < 2:
@@ -93,7 +93,12 @@ def request_part(text: str, imperative: re.Pattern[str] | None = None) -> str:
         for i, s in enumerate(sents)
         if s.rstrip()[-1:] in "？?" or (imperative is not None and imperative.match(s.strip()))
     ]
-    if not any(s.rstrip()[-1:] in "？?" for s in sents) and sents[-1] not in asked:
+    last = sents[-1].rstrip()
+    if last not in asked and (
+        not any(s.rstrip()[-1:] in "？?" for s in sents) or last[-1:] not in "。！!.…；;"
+    ):
+        # a last sentence left open after a question (「…禁止打鱼了？还会不会放鱼苗啊」) is
+        # asked too: residents drop the question mark, not the full stop of a story
         asked.append(sents[-1])
     return "".join(asked) or text
 

@@ -560,3 +560,73 @@ def test_where_the_asker_lives_is_no_region_of_the_question(toy: Index) -> None:
     # asking about the place itself still does
     assert analyze("我想知道深圳的情况，工地扬尘怎么管？", toy).regions == ("深圳市",)
     assert analyze("深圳的工地扬尘怎么管，规划有要求吗？", toy).regions == ("深圳市",)
+
+
+def test_the_subject_is_a_thing_the_best_evidence_holds() -> None:
+    from policyqa.answer.evidence import Evidence, subject_term
+    from policyqa.models import Location, Unit
+    from policyqa.query import Query, Term
+
+    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def ev(found: set[str], score: float) -> Evidence:
+        return Evidence(unit, "", 0, 0.5, False, 0.9, False, score, frozenset(found))
+
+    # a rare verb the documents write once elsewhere outweighs the topic by IDF alone
+    q = Query(text="", normalized="", terms=(Term("放到", ("放到",), 5.0), Term("扬尘", ("扬尘",), 4.0)))
+    assert subject_term(q).word == "放到"
+    assert subject_term(q, [ev({"扬尘"}, 2.0), ev(set(), 1.0)]).word == "扬尘"
+    # a word held only far down counts when the best sentences hold none of the words
+    assert subject_term(q, [ev(set(), 2.0)] * 6 + [ev({"放到"}, 0.5)]).word == "放到"
+    # a unit of measure is how a figure is asked, not what about
+    q = Query(text="", normalized="", terms=(Term("微克", ("微克",), 5.0), Term("浓度", ("浓度",), 3.0)))
+    assert subject_term(q, [ev({"微克", "浓度"}, 2.0)]).word == "浓度"
+
+
+def test_the_whole_country_is_another_region_than_a_provinces_own(toy: Index) -> None:
+    assert analyze("全国的空气质量优良天数比率是多少？", toy).regions == ("中国",)
+    a = ask(toy, "全国2025年空气质量优良天数比率目标是多少？")
+    assert a.answerable is False and "全国" in a.answer, a.answer
+
+
+def test_a_figure_asked_for_a_place_the_text_gives_only_for_the_whole(toy: Index) -> None:
+    # the toy plan's target is the whole city's; 东区 has none of its own
+    a = ask(toy, "东区2025年空气质量优良天数比率目标是多少？")
+    assert a.outcome == "partial" and "东区" in a.answer.splitlines()[0], a.answer
+    a = ask(toy, "2025年全市空气质量优良天数比率目标是多少？")
+    assert a.outcome == "answered" and "95" in a.answer
+
+
+def test_a_question_left_open_after_another_is_asked_too(toy: Index) -> None:
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.request_part("听说要禁止打鱼了？还会不会放鱼苗啊") == "听说要禁止打鱼了？还会不会放鱼苗啊"
+    assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
+
+
+def test_a_prose_figure_of_another_year_does_not_beat_the_row() -> None:
+    from policyqa.answer.evidence import Evidence
+    from policyqa.answer.pipeline import _row_or_prose
+    from policyqa.models import Indicator, Location, Unit, Value
+    from policyqa.query import Query, Term
+
+    q = Query(
+        text="", normalized="", terms=(Term("浓度", ("浓度",), 3.0),), years=(2025,), indicator_nos=(2,)
+    )
+    figure = Value(2020, "26")
+    row = Unit(
+        id="d:r",
+        doc="d",
+        kind="indicator",
+        text="",
+        label="",
+        location=Location(doc="d", indicator_no=2),
+        indicator=Indicator(2, None, "浓度", None, figure, figure, None),
+    )
+    prose = Unit(id="d:p", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def ev(u: Unit, sentence: str, cov: float) -> Evidence:
+        return Evidence(u, sentence, 0, cov, True, 0.9, True, cov, frozenset({"浓度"}))
+
+    rows = [ev(row, "浓度 26 以国家下达指标为准", 0.3)]
+    assert _row_or_prose(q, [ev(prose, "2020年浓度为26。", 0.8), *rows], Intent.INDICATOR) == Intent.INDICATOR
+    assert _row_or_prose(q, [ev(prose, "到2025年浓度降到25。", 0.8), *rows], Intent.INDICATOR) == Intent.FREE

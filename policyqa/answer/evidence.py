@@ -17,7 +17,7 @@ cross-encoder (a ``st:`` reranker could replace ``dense``), negation inside a se
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from policyqa import stats
 from policyqa.lexicon import Lexicon
 from policyqa.models import KIND_HEADING, KIND_INDICATOR, KIND_TABLE_HEAD, KIND_TITLE, Hit, Unit
 from policyqa.query import Ask, Query, Term
+from policyqa.tokenize import Tokenizer
 
 if TYPE_CHECKING:
     from policyqa.index import Index
@@ -49,6 +50,7 @@ class Thresholds:
 
 
 THRESHOLDS = Thresholds()
+SUBJECT_TOP = 5  # the subject is the heaviest term these best sentences hold (see subject_term)
 
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d\s*年?")
 _FIGURE = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:级|个|项|类|条|种|家|座|批|次|倍|成|轮)|分之")
@@ -121,11 +123,23 @@ def carries_attribute(q: Query, sentence: str) -> bool:
     return True
 
 
-def subject_term(q: Query) -> Term | None:
+def subject_term(q: Query, evidence: list[Evidence] | None = None) -> Term | None:
     """The heaviest topic term the documents know (a word they never use cannot be the subject),
-    among those the question asks about rather than tells in its story."""
+    among those the question asks about rather than tells in its story. Given the evidence, the
+    heaviest such term its sentences hold: an everyday word the documents write once elsewhere
+    (「放到」「类别」) weighs most by IDF, yet the retrieved sentences are about another word."""
     pool = [t for t in (q.topic or q.terms) if not t.story] or list(q.topic or q.terms)
     topic = [t for t in pool if t.known] or pool
+    if evidence and topic:
+        # the best-scored sentences first (their order does not depend on the subject), then all
+        ranked = sorted(evidence, key=lambda e: -e.score)
+        for pool_ev in (ranked[:SUBJECT_TOP], ranked):
+            held = set().union(*(e.found for e in pool_ev))
+            if any(t.word in held for t in topic):
+                topic = [t for t in topic if t.word in held]
+                break
+    # a unit or a numeral (微克, 百分点) is how the question asks, not what about
+    topic = [t for t in topic if not Tokenizer.names_no_thing(t.word)] or topic
     return max(topic, key=lambda t: t.weight) if topic else None
 
 
@@ -240,7 +254,6 @@ def gather(
 ) -> list[Evidence]:
     """Scored sentences, best first."""
     t = t or THRESHOLDS
-    subj = subject_term(q)
     years = foreign_years(index, q)
     out: list[Evidence] = []
     qv = _question_vector(index, q)
@@ -268,9 +281,9 @@ def gather(
                 + (t.attribute_weight if attr else 0.0)
                 + (t.sentence_weight * max(0.0, own[i] - t.sentence_floor) if own else 0.0)
             )
-            out.append(
-                Evidence(u, s, rank, cov, bool(subj and subj.word in found), d, attr, score, found, unplaced)
-            )
+            out.append(Evidence(u, s, rank, cov, False, d, attr, score, found, unplaced))
+    subj = subject_term(q, out)
+    out = [replace(e, subject=bool(subj and subj.word in e.found)) for e in out]
     out.sort(key=lambda e: -e.score)
     return place_first(q, out, limit)
 
@@ -290,7 +303,7 @@ def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evid
     ask about. ``retrieved`` is kept for callers; rank does not promote."""
     if not q.places:
         return evidence
-    subj = subject_term(q)
+    subj = subject_term(q, evidence)
     topical = {t.word for t in q.terms if not t.place}
 
     def promoted(e: Evidence) -> bool:
@@ -357,9 +370,19 @@ def decide(
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
+    if (
+        q.places
+        and (q.has(Ask.AMOUNT) or q.has(Ask.WHEN))
+        and any(e.subject for e in evidence)
+        and not any(e.subject and not e.unplaced for e in evidence)
+    ):
+        # a figure or date asked for a place (柳州的优良天数目标) that the documents give only for
+        # the whole region or for other places: partly covered, and the answer says whose it is
+        what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
+        return Decision(Outcome.PARTIAL, f"{q.places[0]}的{what}", tuple(e for e in evidence if e.subject))
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
-            subj = subject_term(q)
+            subj = subject_term(q, evidence)
             # the figure of what the text leaves out (「补贴」), else of the subject
             unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
             asked_apart = [x for x in q.terms if x.named and not x.place and x.word not in strong[0].found]
@@ -378,7 +401,7 @@ def decide(
             of_what = unfound[0] if unfound else (subj.word if subj else "")
             return Decision(Outcome.PARTIAL, f"{of_what}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))
-    subj = subject_term(q)
+    subj = subject_term(q, evidence)
     outside = [x for x in q.terms if x.outside]
     if outside and max(shared_weight(q, e) for e in evidence) < sum(x.weight for x in outside):
         # a subject the documents never name (学区, 户口) outweighs what the question shares with

@@ -123,6 +123,8 @@ def ask(
         ev = evidence.gather(index, q, hits, dict(trace.dense))
         if evidence.foreign_years(index, q):
             intent = Intent.FREE  # a row's columns are its own years: 2015 is no column of it
+        elif q.places and not q.explicit_indicator:
+            intent = Intent.FREE  # a row is the whole region's: a place's figure is the text's or none
         elif not q.explicit_indicator:
             intent = _row_or_prose(q, ev, intent)
         if intent != Intent.FREE:
@@ -185,7 +187,14 @@ def _row_or_prose(q: Query, ev: list[evidence.Evidence], intent: Intent) -> Inte
     """A row matched by name answers only if no sentence of the text holds more of the
     question: 「完成整治的水源地环境问题有多少个」 names a row's words but asks a prose figure."""
     rows = [e for e in ev if e.unit.location.indicator_no in q.indicator_nos and e.unit.indicator is not None]
-    prose = [e for e in ev if e.unit.indicator is None and e.attribute]
+    # a prose figure of another year (2020年…为26) does not answer for the year asked (2025)
+    prose = [
+        e
+        for e in ev
+        if e.unit.indicator is None
+        and e.attribute
+        and (not q.years or any(str(y) in e.sentence for y in q.years))
+    ]
     row_cov = max((e.coverage for e in rows), default=0.0)
     if prose and prose[0].coverage > row_cov + evidence.THRESHOLDS.row_margin and prose[0].subject:
         return Intent.FREE
