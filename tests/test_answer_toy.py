@@ -630,3 +630,33 @@ def test_a_prose_figure_of_another_year_does_not_beat_the_row() -> None:
     rows = [ev(row, "浓度 26 以国家下达指标为准", 0.3)]
     assert _row_or_prose(q, [ev(prose, "2020年浓度为26。", 0.8), *rows], Intent.INDICATOR) == Intent.INDICATOR
     assert _row_or_prose(q, [ev(prose, "到2025年浓度降到25。", 0.8), *rows], Intent.INDICATOR) == Intent.FREE
+
+
+def test_a_figure_of_a_named_measure_is_partly_covered_a_passing_word_is_not() -> None:
+    from policyqa.answer.evidence import Evidence, Outcome, decide
+    from policyqa.models import Location, Unit
+    from policyqa.query import Query, Term
+
+    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def ev(found: set[str], subject: bool = True) -> Evidence:
+        return Evidence(unit, "", 0, 0.6, subject, 0.9, False, 1.0, frozenset(found))
+
+    # the measure stands in the text with the question's words; its cost does not
+    measure = Query(
+        text="",
+        normalized="",
+        terms=(Term("环保基地", ("环保基地",), 4.0), Term("东区", ("东区",), 3.0)),
+        asks=frozenset({Ask.AMOUNT}),
+    )
+    d = decide(measure, [ev({"环保基地", "东区"})])
+    assert d.outcome == Outcome.PARTIAL, d
+    # one word of the question, named once in passing, with nothing else the question asks
+    passing = Query(
+        text="",
+        normalized="",
+        terms=(Term("考试", ("考试",), 4.0), Term("分数线", ("分数线",), 1.0, known=False)),
+        asks=frozenset({Ask.AMOUNT}),
+    )
+    d = decide(passing, [ev({"考试"})])
+    assert d.outcome == Outcome.NOT_COVERED, d
