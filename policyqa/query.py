@@ -396,7 +396,7 @@ _PLACE_SUFFIX = re.compile(r"[市省县区港湾州盟]+")
 def _word_at(index: Index, text: str, name: str) -> bool:
     """Is ``name`` a word of the text: it begins a word and ends one, or the rest of its word is
     a place suffix (「湛江港」「佛山市」)? 大理 in 「大理石」, 新乡 in 「美丽新乡村」 and 长春 in
-    「长春藤」 are no places. Left out: a name the tokenizer itself cuts out of other words."""
+    「长春藤」 are no places, nor is 上海 in 「江上海上」 (see ``_read_across``)."""
     spans = index.tokenizer.word_spans(text)
     starts = {a for a, _ in spans}
     end_of = {i: b for a, b in spans for i in range(a, b)}
@@ -405,9 +405,20 @@ def _word_at(index: Index, text: str, name: str) -> bool:
         if a not in starts:
             continue
         word_end = end_of.get(b - 1, b)
+        if _read_across(index, text, a, b):
+            continue
         if word_end == b or _PLACE_SUFFIX.fullmatch(text[b:word_end]):
             return True
     return False
+
+
+def _read_across(index: Index, text: str, a: int, b: int) -> bool:
+    """Do dictionary words overlap both ends of text[a:b] (「江上海上」 reads 江上 / 海上 as well as
+    上海)? Then the name is not read as a word of its own."""
+    if a == 0 or b >= len(text):
+        return False
+    freq = index.tokenizer.general_frequency
+    return freq(text[a - 1 : a + 1])[0] > 0 and freq(text[b - 1 : b + 1])[0] > 0
 
 
 def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:

@@ -464,6 +464,9 @@ def test_a_region_is_named_only_where_a_word_begins(toy: Index) -> None:
     # 丽水 (a city of the gazetteer) inside 「美丽水乡」 is no region; 湛江 begins 「湛江港」
     assert analyze("美丽水乡建设有什么要求？", toy).regions == ()
     assert analyze("湛江港的水质目标是多少？", toy).regions == ("湛江市",)
+    # 上海 read across two words (江上 / 海上) is none either; going to 上海 is
+    assert analyze("跑江上海上的船怎么管？", toy).regions == ()
+    assert analyze("我下周去上海出差，那边的水质目标是多少？", toy).regions == ("上海市",)
 
 
 def test_a_question_that_names_the_plan_as_its_source_is_answered_from_plans(library: Index) -> None:
