@@ -663,3 +663,34 @@ def test_a_figure_of_a_named_measure_is_partly_covered_a_passing_word_is_not() -
     )
     d = decide(passing, [ev({"考试"})])
     assert d.outcome == Outcome.NOT_COVERED, d
+
+
+def test_a_best_sentence_on_the_subject_carries_a_rambling_question() -> None:
+    from policyqa.answer.evidence import Evidence, Outcome, decide
+    from policyqa.models import Location, Unit
+    from policyqa.query import Query, Term
+
+    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def ev(found: set[str], subject: bool, dense: float = 0.9) -> Evidence:
+        return Evidence(unit, "", 0, 0.28, subject, dense, False, 1.0, frozenset(found))
+
+    colour = tuple(Term(w, (w,), 1.5, known=False) for w in ("过年", "半夜", "老人"))
+    q = Query(
+        text="",
+        normalized="",
+        terms=(Term("鞭炮", ("鞭炮",), 4.5), Term("严管", ("严管",), 5.0), *colour),
+        asks=frozenset({Ask.WHETHER}),
+    )
+    # the documents' other word (严管) is in no sentence at all: the subject's sentence answers
+    assert decide(q, [ev({"鞭炮"}, True), ev(set(), False)]).outcome != Outcome.NOT_COVERED
+    # far from the question as a whole, the same words are no answer
+    assert decide(q, [ev({"鞭炮"}, True, dense=0.5)]).outcome == Outcome.NOT_COVERED
+    # two topics the documents hold only apart are not covered together
+    two = Query(
+        text="",
+        normalized="",
+        terms=(Term("电池", ("电池",), 4.5), Term("环评", ("环评",), 4.0), *colour),
+        asks=frozenset({Ask.WHETHER}),
+    )
+    assert decide(two, [ev({"电池"}, True), ev({"环评"}, False)]).outcome == Outcome.NOT_COVERED

@@ -43,6 +43,7 @@ class Thresholds:
     # tie on words (a colloquial question shares one word with a whole paragraph)
     sentence_weight: float = 6.0
     sentence_floor: float = 0.8
+    lead: float = 0.2  # coverage of a best sentence that carries the question alone (_leads)
     about: float = 0.75  # coverage at which a sentence is about the question, not a passing mention
     keep: float = 0.7  # a further sentence must score this share of the best one
     row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
@@ -417,7 +418,9 @@ def decide(
             return Decision(Outcome.ANSWERED, "", tuple(headed + [e for e in evidence if e not in headed]))
     top_cov = max(e.coverage for e in evidence)
     top_dense = max(e.dense for e in evidence)
-    if top_cov >= t.partial and (any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor):
+    if (top_cov >= t.partial or _leads(q, evidence, t)) and (
+        any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor
+    ):
         named = {t.word for t in q.terms if t.named}
         miss = [w for w in missing_terms(q, evidence) if w in named]
         if not miss and any(e.subject for e in evidence[:3]):
@@ -434,6 +437,20 @@ def decide(
         detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
         return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def _leads(q: Query, evidence: list[Evidence], t: Thresholds) -> bool:
+    """Does the best sentence carry the question on its own, though its words cover little of a
+    rambling question: it holds the subject, its unit is close to the question, and every other
+    topic word the evidence holds at all it holds too? 「…放到半夜…规划有没有说要严管」 asks about
+    烟花爆竹 whatever else it says; 「…电池厂，环评手续齐不齐全」 asks about 环评 too, which the
+    evidence holds only apart from 电池 (two topics the documents never join)."""
+    lead = evidence[0]
+    if not lead.subject or lead.dense < t.dense_floor or lead.coverage < t.lead:
+        return False
+    topical = {x.word for x in q.topic if x.known}
+    held = set().union(*(e.found for e in evidence[:8])) & topical
+    return held <= lead.found
 
 
 def _absent(q: Query, words: list[str]) -> str:
