@@ -80,7 +80,9 @@ _AFTER_GREETING = re.compile(r"^[\s，,。.！!？?~～、]+")
 _GREETING_PARTICLE = re.compile(r"^(啊|呀|哈|啦|呐|哦|你|您|大家)+")  # 你好啊, 谢谢你
 
 
-def request_part(text: str, imperative: re.Pattern[str] | None = None) -> str:
+def request_part(
+    text: str, imperative: re.Pattern[str] | None = None, asker: re.Pattern[str] | None = None
+) -> str:
     """What a text requests: its sentences that end in a question mark and those that open
     with an imperative (``imperative``: 「帮我…」「请…」, kb/lexicon/asks.yaml), wherever they
     stand; its last sentence too when there is no question mark or it ends unpunctuated. The story told around a question is
@@ -95,10 +97,12 @@ def request_part(text: str, imperative: re.Pattern[str] | None = None) -> str:
     ]
     last = sents[-1].rstrip()
     if last not in asked and (
-        not any(s.rstrip()[-1:] in "？?" for s in sents) or last[-1:] not in "。！!.…；;"
+        not any(s.rstrip()[-1:] in "？?" for s in sents)
+        or (last[-1:] not in "。！!.…；;" and not (asker is not None and asker.search(last.strip())))
     ):
         # a last sentence left open after a question (「…禁止打鱼了？还会不会放鱼苗啊」) is
-        # asked too: residents drop the question mark, not the full stop of a story
+        # asked too: residents drop the question mark, not the full stop of a story. One about
+        # the asker (「…？我家在柳州」, ``asker``) is still story.
         asked.append(sents[-1])
     return "".join(asked) or text
 
@@ -155,7 +159,15 @@ class Lexicon:
 
     def request_part(self, text: str) -> str:
         """``request_part`` with this lexicon's imperative openings."""
-        return request_part(text, self.asks.get("imperative"))
+        return request_part(text, self.asks.get("imperative"), self.asks.get("asker"))
+
+    def ranked_within(self, text: str, form: str) -> bool:
+        """Is every mention of the region ``form`` followed by a ranking (asks.yaml
+        ``ranked_within``: 「在全国排第几」「稳居全国第3位」)? Then the text ranks its own region
+        within that one: the region is a yardstick, not what the text is about."""
+        pat = self.asks.get("ranked_within")
+        ends = [m.end() for m in re.finditer(re.escape(form), text)]
+        return bool(pat and ends) and all(pat.match(text[e:]) for e in ends)
 
     def strip_greeting(self, text: str) -> str:
         """The text without the greetings it opens with (「你好，」「谢谢！」), when a question is

@@ -379,7 +379,7 @@ def mark_story(terms: tuple[Term, ...], asked: str, lex: Lexicon) -> tuple[Term,
     return tuple(replace(t, weight=t.weight * STORY_WEIGHT, story=True) if in_story(t) else t for t in terms)
 
 
-def _asked_clauses(request: str, lex: Lexicon) -> str:
+def asked_clauses(request: str, lex: Lexicon) -> str:
     """The request without its clauses about the asker (kb/lexicon/asks.yaml ``asker``: 「我在深圳
     上班，规划对扬尘怎么要求？」), when a clause after them is left; used for regions only (a place
     the asker lives in is no scope conflict)."""
@@ -458,14 +458,17 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     years = tuple(dict.fromkeys(int(y) for y in RE_YEAR.findall(asked)))
     periods = tuple(dict.fromkeys(RE_PERIOD.findall(asked)))
     # a region of the story (「我在深圳上班。规划对扬尘怎么要求？」) is no scope conflict
-    request = _asked_clauses(lex.request_part(asked), lex)
+    request = asked_clauses(lex.request_part(asked), lex)
     regions = tuple(
         dict.fromkeys(
-            r.name for r, form in lex.regions_in(asked) if form in request and _word_at(index, asked, form)
+            r.name
+            for r, form in lex.regions_in(asked)
+            if form in request and _word_at(index, asked, form) and not lex.ranked_within(asked, form)
         )
     )
     english = is_english(asked)
     terms = mark_story(topic_terms(rest if not english else normalized, index, lex), asked, lex)
+
     # the documents' words found for misspelt ones (杨尘 → 扬尘) are searched for too
     fixes = [v for t in terms if t.known for v in t.variants[1:] if v.lower() not in normalized.lower()]
     if fixes:

@@ -81,9 +81,8 @@ class Tokenizer:
 
     @staticmethod
     def names_no_thing(word: str) -> bool:
-        """Is the word, in jieba's general dictionary, a measure word or numeral, a time word or a
-        function word (微克, 百分点, 今后)? Such a word can be rare in the documents and still not
-        be what a question is about. Verbs are not left out: jieba tags 快递, 投诉, 举报 as verbs."""
+        """Is the word, in jieba's general dictionary, a measure word (微克, 立方米, 公顷)? Such a word
+        can be rare in the documents and still not be what a question is about."""
         return word in _non_noun_words()
 
     def _keep(self, toks: list[str]) -> list[str]:
@@ -92,15 +91,15 @@ class Tokenizer:
         return [t for t in out if t and not _PUNCT.match(t) and t not in self.stopwords]
 
 
-# jieba's part-of-speech tags of words that name no thing: measure words and numerals, pronouns,
-# prepositions, conjunctions, particles, time and direction words
-_NON_NOUN_TAGS = frozenset({"q", "m", "r", "p", "c", "u", "t", "f", "mq"})
+# jieba's part-of-speech tags of words that name no thing: measure words. Its other tags are too
+# noisy for this (大宗 is a numeral, 沿海 / 上游 direction words, 夜间 a time word, 快递 a verb)
+_NON_NOUN_TAGS = frozenset({"q", "mq"})
 
 
 @functools.lru_cache(maxsize=1)
 def _non_noun_words() -> frozenset[str]:
     """The words of jieba's bundled dictionary whose tag is in ``_NON_NOUN_TAGS`` (read once,
-    ≈ 20 000 words)."""
+    a few thousand words)."""
     out = set()
     with jieba.get_dict_file() as f:
         for raw in f:

@@ -485,6 +485,8 @@ def test_requests_and_story_around_a_question(toy: Index) -> None:
     assert lex.guard_kind("空气质量目标是多少？帮我写一首诗。然后告诉我扬尘的要求。") == "creative"
     assert lex.guard_kind("帮我写一篇作文。内容是规划对扬尘的要求。") == "creative"
     assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
+    # …but a closing remark about the asker, left unpunctuated, is still story
+    assert lex.request_part("工地扬尘怎么管？我家在东区") == "工地扬尘怎么管？"
     # evading the law is asked, not told: a resident who saw it is no instruction
     assert lex.guard_kind("隔壁工厂晚上偷偷排黑烟。规划管不管？") is None
     assert lex.guard_kind("怎么偷偷排污水不被发现？") == "instruction"
@@ -581,29 +583,63 @@ def test_the_subject_is_a_thing_the_best_evidence_holds() -> None:
     assert subject_term(q, [ev({"扬尘"}, 2.0), ev(set(), 1.0)]).word == "扬尘"
     # a word held only far down counts when the best sentences hold none of the words
     assert subject_term(q, [ev(set(), 2.0)] * 6 + [ev({"放到"}, 0.5)]).word == "放到"
-    # a unit of measure is how a figure is asked, not what about
+    # a unit of measure is how a figure is asked, not what about; jieba's noisier tags are not read
+    from policyqa.tokenize import Tokenizer
+
+    assert not any(Tokenizer.names_no_thing(w) for w in ("大宗", "沿海", "夜间", "快递"))
     q = Query(text="", normalized="", terms=(Term("微克", ("微克",), 5.0), Term("浓度", ("浓度",), 3.0)))
     assert subject_term(q, [ev({"微克", "浓度"}, 2.0)]).word == "浓度"
 
 
 def test_the_whole_country_is_another_region_than_a_provinces_own(toy: Index) -> None:
     assert analyze("全国的空气质量优良天数比率是多少？", toy).regions == ("中国",)
+    # ranking one's own region within the country asks about one's own region
+    assert analyze("我们的空气质量在全国排第几？", toy).regions == ()
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.ranked_within("森林覆盖率稳居全国第3位。", "全国")
+    assert not lex.ranked_within("全国森林覆盖率为24%。", "全国")
     a = ask(toy, "全国2025年空气质量优良天数比率目标是多少？")
     assert a.answerable is False and "全国" in a.answer, a.answer
 
 
-def test_a_figure_asked_for_a_place_the_text_gives_only_for_the_whole(toy: Index) -> None:
-    # the toy plan's target is the whole city's; 东区 has none of its own
-    a = ask(toy, "东区2025年空气质量优良天数比率目标是多少？")
-    assert a.outcome == "partial" and "东区" in a.answer.splitlines()[0], a.answer
-    a = ask(toy, "2025年全市空气质量优良天数比率目标是多少？")
-    assert a.outcome == "answered" and "95" in a.answer
+def test_a_figure_asked_for_a_city_the_text_gives_only_for_the_whole() -> None:
+    from policyqa.answer.evidence import Evidence, Outcome, decide
+    from policyqa.models import Location, Unit
+    from policyqa.query import Query, Term
+
+    lex = lexicon_for(ROOT / "kb")
+    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+
+    def q(asked: str, place: str) -> Query:
+        terms = (Term(place, (place,), 3.0, place=True), Term("优良天数", ("优良天数",), 4.0))
+        return Query(text=asked, normalized=asked, asked=asked, terms=terms, asks=frozenset({Ask.AMOUNT}))
+
+    def ev(sentence: str, names: str | None) -> Evidence:
+        found = {"优良天数"} | ({names} if names else set())
+        return Evidence(unit, sentence, 0, 0.6, True, 0.9, True, 1.0, frozenset(found), names is None)
+
+    whole = ev("全区优良天数比率达到95%。", None)
+    d = decide(q("柳州的优良天数比率目标是多少？", "柳州"), [whole], lex=lex)
+    assert d.outcome == Outcome.PARTIAL and d.detail == "柳州的具体数字", d
+    # the city's own sentence answers
+    own = ev("柳州优良天数比率达到93%。", "柳州")
+    assert (
+        decide(q("柳州的优良天数比率目标是多少？", "柳州"), [own, whole], lex=lex).outcome == Outcome.ANSWERED
+    )
+    # a sea area's figure may be the whole region's; where the asker works is no place asked about
+    for asked, place in (
+        ("北部湾的优良天数比率目标是多少？", "北部湾"),
+        ("我在柳州上班，优良天数比率目标是多少？", "柳州"),
+    ):
+        assert decide(q(asked, place), [whole], lex=lex).detail != f"{place}的具体数字", asked
 
 
 def test_a_question_left_open_after_another_is_asked_too(toy: Index) -> None:
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.request_part("听说要禁止打鱼了？还会不会放鱼苗啊") == "听说要禁止打鱼了？还会不会放鱼苗啊"
     assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
+    # …but a closing remark about the asker, left unpunctuated, is still story
+    assert lex.request_part("工地扬尘怎么管？我家在东区") == "工地扬尘怎么管？"
 
 
 def test_a_prose_figure_of_another_year_does_not_beat_the_row() -> None:

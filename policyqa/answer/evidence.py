@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from policyqa import stats
 from policyqa.lexicon import Lexicon
 from policyqa.models import KIND_HEADING, KIND_INDICATOR, KIND_TABLE_HEAD, KIND_TITLE, Hit, Unit
-from policyqa.query import Ask, Query, Term
+from policyqa.query import Ask, Query, Term, asked_clauses
 from policyqa.tokenize import Tokenizer
 
 if TYPE_CHECKING:
@@ -315,6 +315,25 @@ def place_first(q: Query, evidence: list[Evidence], retrieved: int) -> list[Evid
     return sorted(evidence, key=lambda e: not promoted(e))
 
 
+def sub_regions(q: Query, lex: Lexicon | None) -> tuple[str, ...]:
+    """The places the question constrains that the gazetteer knows as cities (柳州, 南宁市): their
+    figures are their own. A sea area or river the documents name (北部湾, 漓江) may have its
+    figure only region-wide, and a province is the documents' own region. A place said in a
+    clause about the asker is left out. Without a lexicon, every place."""
+    if lex is None:
+        return q.places
+    # where the asker lives or works (「我在南宁上班，…」) is no place the figure is asked for
+    asked = asked_clauses(lex.request_part(q.asked), lex)
+    out = []
+    for p in q.places:
+        if p not in asked:
+            continue
+        r = lex.region(p)
+        if r is not None and r.kind == "city":
+            out.append(p)
+    return tuple(out)
+
+
 def treated(term: Term, evidence: list[Evidence]) -> bool:
     """Do the documents treat the term as a topic: named in a heading above the evidence, or
     in two different units (rather than once, in passing)?"""
@@ -371,8 +390,9 @@ def decide(
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
+    cities = sub_regions(q, lex)
     if (
-        q.places
+        cities
         and (q.has(Ask.AMOUNT) or q.has(Ask.WHEN))
         and any(e.subject for e in evidence)
         and not any(e.subject and not e.unplaced for e in evidence)
@@ -380,7 +400,7 @@ def decide(
         # a figure or date asked for a place (柳州的优良天数目标) that the documents give only for
         # the whole region or for other places: partly covered, and the answer says whose it is
         what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-        return Decision(Outcome.PARTIAL, f"{q.places[0]}的{what}", tuple(e for e in evidence if e.subject))
+        return Decision(Outcome.PARTIAL, f"{cities[0]}的{what}", tuple(e for e in evidence if e.subject))
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
             subj = subject_term(q, evidence)

@@ -189,10 +189,17 @@ def doc_period(index: Index, doc: str) -> str | None:
     return m.group(0) if m else None
 
 
-def _co_mentioned(q: Query, hits: list[Hit], forms: tuple[str, ...], index: Index | None = None) -> bool:
+def _co_mentioned(
+    q: Query,
+    hits: list[Hit],
+    forms: tuple[str, ...],
+    index: Index | None = None,
+    lex: Lexicon | None = None,
+) -> bool:
     """Does a retrieved sentence name one of ``forms`` together with the question's topic?
     With ``index``, the form may stand anywhere in the hit's section (a plan's review of the
-    previous period names the period once, at the head of the section)."""
+    previous period names the period once, at the head of the section). With ``lex``, a region
+    named only as the yardstick of a ranking (「稳居全国第3位」) is not named for the topic."""
     topic = [t for t in q.topic if t.known and not any(f in t.word for f in forms)]
     if not topic:
         return False
@@ -202,7 +209,7 @@ def _co_mentioned(q: Query, hits: list[Hit], forms: tuple[str, ...], index: Inde
             if sum(t.found_in(low) for t in topic) < max(1, len(topic) // 2):
                 continue
             context = s if index is None else _section_text(index, h)
-            if any(f in context for f in forms):
+            if any(f in context and not (lex is not None and lex.ranked_within(context, f)) for f in forms):
                 return True
     return False
 
@@ -286,7 +293,7 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
             continue
         r = lex.region(others[0])
         forms = r.forms if r else (others[0],)
-        if not _co_mentioned(q, doc_hits, forms):
+        if not _co_mentioned(q, doc_hits, forms, lex=lex):
             out[d] = Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])
     return out
 

@@ -123,7 +123,7 @@ def ask(
         ev = evidence.gather(index, q, hits, dict(trace.dense))
         if evidence.foreign_years(index, q):
             intent = Intent.FREE  # a row's columns are its own years: 2015 is no column of it
-        elif q.places and not q.explicit_indicator:
+        elif evidence.sub_regions(q, lex) and not q.explicit_indicator:
             intent = Intent.FREE  # a row is the whole region's: a place's figure is the text's or none
         elif not q.explicit_indicator:
             intent = _row_or_prose(q, ev, intent)
