@@ -699,6 +699,15 @@ def test_a_figure_of_a_named_measure_is_partly_covered_a_passing_word_is_not() -
     )
     d = decide(passing, [ev({"考试"})])
     assert d.outcome == Outcome.NOT_COVERED, d
+    # a quantity the text names without its value (与其吞吐量相适应的设施) is not given in part
+    quantity = Query(
+        text="",
+        normalized="",
+        terms=(Term("吞吐量", ("吞吐量",), 4.0), Term("港口", ("港口",), 3.0)),
+        asks=frozenset({Ask.AMOUNT}),
+    )
+    lex = lexicon_for(ROOT / "kb")
+    assert decide(quantity, [ev({"吞吐量", "港口"})], lex=lex).outcome == Outcome.NOT_COVERED
 
 
 def test_a_best_sentence_on_the_subject_carries_a_rambling_question() -> None:

@@ -412,13 +412,17 @@ def decide(
                 and not asked_apart
                 and not treated(subj, strong)
                 and not about(q, strong[0], t, lex)
-                and len(strong[0].found & {x.word for x in q.topic}) < 2
+                and (
+                    len(strong[0].found & {x.word for x in q.topic}) < 2
+                    or (lex is not None and lex.ask_matches("quantity_word", subj.word))
+                )
             ):
                 # the figure of a thing the text names once, in passing, and shares no other word
-                # of the question with (高考 in 「重要考试期间」): nothing to be partly right about.
-                # A named measure the sentence states with the question's other words (桂东…基地
-                # 总投资多少, 县县通 还差多少个县) is covered, its figure not: partly covered. So is
-                # a question that also asks something the sentence leaves out (每户补贴).
+                # of the question with (高考 in 「重要考试期间」), or of a quantity it names without
+                # its value (「与其吞吐量相适应」): nothing to be partly right about. A named measure
+                # the sentence states with the question's other words (桂东…基地 总投资多少, 县县通
+                # 还差多少个县) is covered, its figure not: partly covered. So is a question that
+                # also asks something the sentence leaves out (每户补贴).
                 return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
             of_what = unfound[0] if unfound else (subj.word if subj else "")
