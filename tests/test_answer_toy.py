@@ -49,6 +49,27 @@ def _open(tmp: Path, docs: dict[str, str]) -> Index:
     return open_index(s)
 
 
+def _evidence(
+    found: set[str] | frozenset[str] = frozenset(),
+    *,
+    sentence: str = "",
+    rank: int = 0,
+    coverage: float = 0.5,
+    subject: bool = True,
+    dense: float = 0.9,
+    attribute: bool = True,
+    score: float = 1.0,
+    unplaced: bool = False,
+    unit: object = None,
+) -> object:
+    """A scored sentence for the decision and ordering rules, on a blank unit unless given."""
+    from policyqa.answer.evidence import Evidence
+    from policyqa.models import Location, Unit
+
+    u = unit or Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
+    return Evidence(u, sentence, rank, coverage, subject, dense, attribute, score, frozenset(found), unplaced)
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Index:
     return _open(tmp_path_factory.mktemp("toy"), {"toy-plan": "toy-plan.txt"})
@@ -435,7 +456,6 @@ def test_a_refusal_never_says_the_documents_lack_a_word_they_use(toy: Index) -> 
 
 def test_a_place_promotes_only_its_sentences_on_the_subject() -> None:
     from policyqa.answer.evidence import Evidence, place_first
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
     q = Query(
@@ -447,10 +467,9 @@ def test_a_place_promotes_only_its_sentences_on_the_subject() -> None:
             Term("水质", ("水质",), 2.0),
         ),
     )
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
 
     def ev(sentence: str, found: set[str], rank: int, score: float) -> Evidence:
-        return Evidence(unit, sentence, rank, 0.5, "扬尘" in found, 0.0, True, score, frozenset(found))
+        return _evidence(found, sentence=sentence, rank=rank, subject="扬尘" in found, dense=0.0, score=score)
 
     general = ev("实施工地扬尘整治。", {"扬尘"}, 0, 2.0)
     side = ev("东区水质监测。", {"东区", "水质"}, 8, 1.0)  # named the place, found by no search
@@ -533,7 +552,6 @@ def test_a_long_sentence_is_quoted_from_its_short_opening_clause() -> None:
 
 def test_a_place_named_only_in_unrelated_sentences_is_not_written_for_the_topic() -> None:
     from policyqa.answer.evidence import Evidence, Outcome, decide
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
     q = Query(
@@ -545,11 +563,10 @@ def test_a_place_named_only_in_unrelated_sentences_is_not_written_for_the_topic(
             Term("治理", ("治理",), 1.0),
         ),
     )
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
 
     def ev(sentence: str, found: set[str], subject: bool, cov: float) -> Evidence:
-        return Evidence(
-            unit, sentence, 0, cov, subject, 0.9, True, cov, frozenset(found), "东区" not in found
+        return _evidence(
+            found, sentence=sentence, subject=subject, coverage=cov, score=cov, unplaced="东区" not in found
         )
 
     general = [ev(f"扬尘治理措施{i}。", {"扬尘", "治理"}, True, 0.45) for i in range(3)]
@@ -569,13 +586,10 @@ def test_where_the_asker_lives_is_no_region_of_the_question(toy: Index) -> None:
 
 def test_the_subject_is_a_thing_the_best_evidence_holds() -> None:
     from policyqa.answer.evidence import Evidence, subject_term
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
-
     def ev(found: set[str], score: float) -> Evidence:
-        return Evidence(unit, "", 0, 0.5, False, 0.9, False, score, frozenset(found))
+        return _evidence(found, subject=False, attribute=False, score=score)
 
     # a rare verb the documents write once elsewhere outweighs the topic by IDF alone
     q = Query(text="", normalized="", terms=(Term("放到", ("放到",), 5.0), Term("扬尘", ("扬尘",), 4.0)))
@@ -604,11 +618,9 @@ def test_the_whole_country_is_another_region_than_a_provinces_own(toy: Index) ->
 
 def test_a_figure_asked_for_a_city_the_text_gives_only_for_the_whole() -> None:
     from policyqa.answer.evidence import Evidence, Outcome, decide
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
     lex = lexicon_for(ROOT / "kb")
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
 
     def q(asked: str, place: str) -> Query:
         terms = (Term(place, (place,), 3.0, place=True), Term("优良天数", ("优良天数",), 4.0))
@@ -616,7 +628,7 @@ def test_a_figure_asked_for_a_city_the_text_gives_only_for_the_whole() -> None:
 
     def ev(sentence: str, names: str | None) -> Evidence:
         found = {"优良天数"} | ({names} if names else set())
-        return Evidence(unit, sentence, 0, 0.6, True, 0.9, True, 1.0, frozenset(found), names is None)
+        return _evidence(found, sentence=sentence, coverage=0.6, unplaced=names is None)
 
     whole = ev("全区优良天数比率达到95%。", None)
     d = decide(q("柳州的优良天数比率目标是多少？", "柳州"), [whole], lex=lex)
@@ -664,7 +676,7 @@ def test_a_prose_figure_of_another_year_does_not_beat_the_row() -> None:
     prose = Unit(id="d:p", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
 
     def ev(u: Unit, sentence: str, cov: float) -> Evidence:
-        return Evidence(u, sentence, 0, cov, True, 0.9, True, cov, frozenset({"浓度"}))
+        return _evidence({"浓度"}, sentence=sentence, coverage=cov, score=cov, unit=u)
 
     rows = [ev(row, "浓度 26 以国家下达指标为准", 0.3)]
     assert _row_or_prose(q, [ev(prose, "2020年浓度为26。", 0.8), *rows], Intent.INDICATOR) == Intent.INDICATOR
@@ -673,13 +685,10 @@ def test_a_prose_figure_of_another_year_does_not_beat_the_row() -> None:
 
 def test_a_figure_of_a_named_measure_is_partly_covered_a_passing_word_is_not() -> None:
     from policyqa.answer.evidence import Evidence, Outcome, decide
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
-
     def ev(found: set[str], subject: bool = True) -> Evidence:
-        return Evidence(unit, "", 0, 0.6, subject, 0.9, False, 1.0, frozenset(found))
+        return _evidence(found, subject=subject, coverage=0.6, attribute=False)
 
     # the measure stands in the text with the question's words; its cost does not
     measure = Query(
@@ -712,13 +721,10 @@ def test_a_figure_of_a_named_measure_is_partly_covered_a_passing_word_is_not() -
 
 def test_a_best_sentence_on_the_subject_carries_a_rambling_question() -> None:
     from policyqa.answer.evidence import Evidence, Outcome, decide
-    from policyqa.models import Location, Unit
     from policyqa.query import Query, Term
 
-    unit = Unit(id="d:u", doc="d", kind="paragraph", text="", label="", location=Location(doc="d"))
-
     def ev(found: set[str], subject: bool, dense: float = 0.9) -> Evidence:
-        return Evidence(unit, "", 0, 0.28, subject, dense, False, 1.0, frozenset(found))
+        return _evidence(found, subject=subject, coverage=0.28, dense=dense, attribute=False)
 
     colour = tuple(Term(w, (w,), 1.5, known=False) for w in ("过年", "半夜", "老人"))
     q = Query(
