@@ -238,6 +238,10 @@ class SearchTrace:
     """What each step produced (for the benchmark and for debugging), with timings in ms."""
 
     query: Query | None = None
+    # the question's vector, once per ask: with the query cache off (or evicted) the evidence
+    # step would otherwise embed the same text a second time
+    vector: list[float] | None = None
+    query_text: str = ""  # the text ``vector`` embeds
     bm25: list[tuple[str, float]] = field(default_factory=list)
     dense: list[tuple[str, float]] = field(default_factory=list)
     routed: list[str] = field(default_factory=list)
@@ -273,7 +277,9 @@ def search(
         trace.bm25 = bm25_ranking(index, q, docs)
     t2 = time.perf_counter()
     if mode in ("hybrid", "dense"):
-        trace.dense = dense_ranking(index, q, docs, where=where)
+        if trace.vector is None or trace.query_text != q.normalized:
+            trace.vector, trace.query_text = query_vector(index, q.normalized), q.normalized
+        trace.dense = dense_ranking(index, q, docs, vector=trace.vector, where=where)
     t3 = time.perf_counter()
     scores = fuse(trace.bm25, trace.dense, weights=(BM25_WEIGHT, 1.0))
     if mode == "hybrid" and scores:

@@ -127,6 +127,22 @@ def test_repeated_question_vector_comes_from_the_cache(index: Index, monkeypatch
     assert len(calls) == 3  # size 0: every question goes to the model
 
 
+def test_one_ask_embeds_its_question_once_with_the_cache_off(index: Index, monkeypatch) -> None:
+    """Retrieval and the sentence evidence share one vector: with no query cache a second
+    embedding would double the cost of every question."""
+    from dataclasses import replace
+
+    from policyqa.answer import ask
+    from policyqa.index import LRU
+
+    calls: list[str] = []
+    real = index.embedder.embed_query_np
+    monkeypatch.setattr(index.embedder, "embed_query_np", lambda text: calls.append(text) or real(text))
+    uncached = replace(index, query_vectors=LRU(0), memo={})
+    a = ask(uncached, "工地扬尘谁来管？")
+    assert a.citations and len(calls) == 1
+
+
 def test_lru_evicts_the_least_recently_used() -> None:
     from policyqa.index import LRU
 

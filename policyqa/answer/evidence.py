@@ -221,14 +221,15 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
     return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]
 
 
-def _question_vector(index: Index, q: Query) -> Any:
-    """The question's unit vector, as retrieval computed it (cached: no second embedding)."""
+def _question_vector(index: Index, q: Query, vector: list[float] | None) -> Any:
+    """The question's unit vector: the one retrieval computed when given, else the embedder's
+    (from the query cache when it holds the text)."""
     import numpy as np
 
     from policyqa.retrieve import query_vector
 
     try:
-        v = np.asarray(query_vector(index, q.normalized), dtype=np.float32)
+        v = np.asarray(vector if vector is not None else query_vector(index, q.normalized), dtype=np.float32)
     except Exception:  # an embedder that fails here failed retrieval's dense half already
         return None
     return v / max(float(np.linalg.norm(v)), 1e-9)
@@ -252,12 +253,13 @@ def gather(
     dense: dict[str, float],
     limit: int = 8,
     t: Thresholds | None = None,
+    vector: list[float] | None = None,
 ) -> list[Evidence]:
-    """Scored sentences, best first."""
+    """Scored sentences, best first. ``vector`` is the question's, as retrieval embedded it."""
     t = t or THRESHOLDS
     years = foreign_years(index, q)
     out: list[Evidence] = []
-    qv = _question_vector(index, q)
+    qv = _question_vector(index, q, vector)
     for rank, u in _candidates(index, q, hits, limit):
         sents = [u.text] if u.kind == KIND_INDICATOR else [s for s, _ in stats.sentence_tokens(index, u)]
         own = sentence_similarity(index, u, qv, len(sents))

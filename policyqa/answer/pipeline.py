@@ -66,6 +66,11 @@ def check_input(question: str, max_chars: int) -> str | None:
     return None
 
 
+def _vector(trace: SearchTrace, q: Query) -> list[float] | None:
+    """The vector retrieval embedded for this question's text, if it did."""
+    return trace.vector if trace.query_text == q.normalized else None
+
+
 def ask(
     index: Any,
     question: str,
@@ -120,7 +125,7 @@ def ask(
                 hits = search(index, q, k=k, trace=trace)
     decision = None
     if intent in (Intent.INDICATOR, Intent.COMPARE):
-        ev = evidence.gather(index, q, hits, dict(trace.dense))
+        ev = evidence.gather(index, q, hits, dict(trace.dense), vector=_vector(trace, q))
         if evidence.foreign_years(index, q):
             intent = Intent.FREE  # a row's columns are its own years: 2015 is no column of it
         elif evidence.sub_regions(q, lex) and not q.explicit_indicator:
@@ -131,7 +136,7 @@ def ask(
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", tuple(_prose_for_row(q, ev)))
     if intent not in STRUCTURAL and decision is None:
         dense = dict(trace.dense)
-        ev = evidence.gather(index, q, hits, dense)
+        ev = evidence.gather(index, q, hits, dense, vector=_vector(trace, q))
         # a claim's wrong year is part of the claim to correct, not a reason to refuse
         years = evidence.foreign_years(index, q) if intent != Intent.PREMISE else []
         decision = evidence.decide(q, ev, index_years=years, lex=lex)
@@ -242,7 +247,7 @@ def compose(
         lines = compose_where(index, q, hits, decision, cites)
     if not lines and decision is None:
         # a structural intent found nothing (a part named with a topic): read the evidence
-        decision = evidence.decide(q, evidence.gather(index, q, hits, {}))
+        decision = evidence.decide(q, evidence.gather(index, q, hits, {}, vector=_vector(trace, q)))
         if decision.outcome == evidence.Outcome.NOT_COVERED:
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", decision.evidence)
     if not lines and decision is not None:
