@@ -221,7 +221,7 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
     return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]
 
 
-def _question_vector(index: Index, q: Query, vector: list[float] | None) -> Any:
+def _question_vector(index: Index, q: Query, vector: list[float] | None = None) -> Any:
     """The question's unit vector: the one retrieval computed when given, else the embedder's
     (from the query cache when it holds the text)."""
     import numpy as np

@@ -149,7 +149,7 @@ def ask(
             return _refuse(index, q, refusal, hits, lex, question, standalone, timings, t0)
     t1 = time.perf_counter()
     try:
-        text, cites = compose(index, q, intent, hits, decision, lex)
+        text, cites = compose(index, q, intent, hits, decision, lex, _vector(trace, q))
     except ContractError:
         with _LOCK:
             CONTRACT_VIOLATIONS["count"] += 1
@@ -221,9 +221,16 @@ class ContractError(AssertionError):
 
 
 def compose(
-    index: Any, q: Query, intent: Intent, hits: list[Hit], decision: Any, lex: Lexicon
+    index: Any,
+    q: Query,
+    intent: Intent,
+    hits: list[Hit],
+    decision: Any,
+    lex: Lexicon,
+    vector: list[float] | None = None,
 ) -> tuple[str, tuple]:
-    """The extractive answer and its citations ("" when nothing fits)."""
+    """The extractive answer and its citations ("" when nothing fits); ``vector`` is the
+    question's, as retrieval embedded it."""
     cites = Citations()
     docs = guard.docs_phrase(index, guard.docs_in_scope(q, index))
     lines: list[str] = []
@@ -247,7 +254,7 @@ def compose(
         lines = compose_where(index, q, hits, decision, cites)
     if not lines and decision is None:
         # a structural intent found nothing (a part named with a topic): read the evidence
-        decision = evidence.decide(q, evidence.gather(index, q, hits, {}, vector=_vector(trace, q)))
+        decision = evidence.decide(q, evidence.gather(index, q, hits, {}, vector=vector))
         if decision.outcome == evidence.Outcome.NOT_COVERED:
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", decision.evidence)
     if not lines and decision is not None:
