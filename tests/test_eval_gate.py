@@ -57,7 +57,7 @@ def test_no_eval_question_produces_a_contract_violation() -> None:
 
     index = shared_index("e5-small")
     before = CONTRACT_VIOLATIONS["count"]
-    for split in ("dev", "probe", "test", "heldout", "heldout2", "heldout3", "heldout4"):
+    for split in ("dev", "probe", "test", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"):
         for q in load_questions(split):
             ask(index, q["question"], q.get("history") or [])
     assert CONTRACT_VIOLATIONS["count"] == before
