@@ -745,3 +745,45 @@ def test_a_best_sentence_on_the_subject_carries_a_rambling_question() -> None:
         asks=frozenset({Ask.WHETHER}),
     )
     assert decide(two, [ev({"电池"}, True), ev({"环评"}, False)]).outcome == Outcome.NOT_COVERED
+
+
+def test_a_figure_asked_of_sentences_without_one_is_partly_covered() -> None:
+    """Sentences on the subject that give no figure do not answer 「多少」; a figure said in the
+    story told before the question (「几千头猪」) is not asked."""
+    from policyqa.answer.evidence import Outcome, decide
+    from policyqa.query import Query, Term
+
+    lex = lexicon_for(ROOT / "kb")
+
+    def q(asked: str) -> Query:
+        asks = frozenset(a for a in Ask if lex.ask_matches(a.value, asked))
+        return Query(
+            text=asked, normalized=asked, asked=asked, terms=(Term("资金", ("资金",), 3.0),), asks=asks
+        )
+
+    def ev(attribute: bool) -> object:
+        return _evidence({"资金"}, coverage=0.4, attribute=attribute)
+
+    d = decide(q("生态环保资金一共投入多少？"), [ev(False)], lex=lex)
+    assert d.outcome == Outcome.PARTIAL and d.detail == "资金的具体数字", d
+    assert decide(q("生态环保资金一共投入多少？"), [ev(True)], lex=lex).outcome == Outcome.ANSWERED
+    story = q("村里养了几千头猪，粪水乱排。规划对治污资金有什么要求？")
+    assert Ask.AMOUNT in story.asks and decide(story, [ev(False)], lex=lex).outcome == Outcome.ANSWERED
+
+
+def test_several_years_in_a_story_ask_no_figure() -> None:
+    lex = lexicon_for(ROOT / "kb")
+    for told in ("前几年整治过一回", "这几年夏天越来越热", "好几天没人来收", "十几年的老货车"):
+        assert not lex.ask_matches("amount", told), told
+    for asked in ("还要等几年？", "建了几个监测站？"):
+        assert lex.ask_matches("amount", asked), asked
+
+
+def test_a_figure_counts_only_in_a_clause_on_the_question_s_words() -> None:
+    from policyqa.answer.evidence import carries_attribute
+    from policyqa.query import Query, Term
+
+    q = Query(text="", normalized="", terms=(Term("资金", ("资金",), 3.0),), asks=frozenset({Ask.AMOUNT}))
+    assert not carries_attribute(q, "加大资金投入，攻坚战取得胜利，连续8年保持领先。")
+    assert carries_attribute(q, "加大资金投入，累计投入8亿元。")
+    assert carries_attribute(q, "生态环保资金达到8亿元。")

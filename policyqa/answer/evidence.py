@@ -117,8 +117,20 @@ def has_figure(sentence: str) -> bool:
 
 
 def carries_attribute(q: Query, sentence: str) -> bool:
+    """Does the sentence carry what is asked: for 多少, a figure in a clause that holds one of
+    the question's words, or the clause after it (a long sentence's figures may be of other
+    things: 「…加大资金投入，污染防治攻坚战取得阶段性胜利」 holds 资金 and, clauses away, 8 年)."""
     if q.has(Ask.AMOUNT) or q.has(Ask.COMPARE):
-        return has_figure(sentence)
+        if not has_figure(sentence):
+            return False
+        clauses = [c for c in _CLAUSE_END.split(sentence) if c] or [sentence]
+        if len(clauses) == 1 or not q.terms:
+            return True
+        low = [c.lower() for c in clauses]
+        named = [i for i, c in enumerate(low) if any(t.found_in(c) for t in q.terms)]
+        if not named:
+            return True  # the sentence is the heading's (「专栏2 › 锅炉整治」): its figures are the topic's
+        return any(has_figure(clauses[j]) for i in named for j in (i, i + 1) if j < len(clauses))
     if q.has(Ask.WHEN):
         return bool(_YEAR_TOKEN.search(sentence))
     return True
@@ -449,8 +461,11 @@ def decide(
     ):
         named = {t.word for t in q.terms if t.named}
         miss = [w for w in missing_terms(q, evidence) if w in named]
+        unstated = _figure_unstated(q, evidence, subj, lex)
         if not miss and any(e.subject for e in evidence[:3]):
             # every word the documents know is there; what is missing is colloquial colour
+            if unstated:
+                return Decision(Outcome.PARTIAL, unstated, tuple(evidence))
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         # 「没有写明「X」」 only for an X no sentence on the subject holds (空气质量 further down
         # is written, just not with 柳州); a place named only in unrelated sentences (北海 in
@@ -459,10 +474,28 @@ def decide(
         unwritten = [w for w in miss if w not in held and not any(t.word == w and t.story for t in q.terms)]
         if not unwritten and any(e.subject for e in evidence[:5]):
             # what the best sentences leave out, the next ones hold: the topic is covered
+            if unstated:
+                return Decision(Outcome.PARTIAL, unstated, tuple(evidence))
             return Decision(Outcome.ANSWERED, "", tuple(evidence))
         detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
         return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def _figure_unstated(q: Query, evidence: list[Evidence], subj: Term | None, lex: Lexicon | None) -> str:
+    """「X的具体数字」 when the question asks a figure (or a date) and no sentence on its subject
+    gives one: sentences about raising funds answer no 「总投资多少」. Empty when one does, or
+    when the question asks something else; a figure in the story (「几千头猪」) is not asked."""
+    if not (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) or q.has(Ask.COMPARE):
+        return ""
+    if lex is not None:
+        request = asked_clauses(lex.request_part(q.asked), lex)
+        if not (lex.ask_matches("amount", request) or lex.ask_matches("when", request)):
+            return ""
+    if any(e.attribute for e in evidence[:5] if e.subject):
+        return ""
+    what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
+    return f"{subj.word}的{what}" if subj is not None else f"这一{what}"
 
 
 def _leads(q: Query, evidence: list[Evidence], t: Thresholds) -> bool:
