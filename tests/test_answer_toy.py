@@ -787,3 +787,12 @@ def test_a_figure_counts_only_in_a_clause_on_the_question_s_words() -> None:
     assert not carries_attribute(q, "加大资金投入，攻坚战取得胜利，连续8年保持领先。")
     assert carries_attribute(q, "加大资金投入，累计投入8亿元。")
     assert carries_attribute(q, "生态环保资金达到8亿元。")
+
+
+def test_a_day_s_readings_are_no_plan_s_content(toy: Index) -> None:
+    """A plan holds targets and past years; tomorrow's forecast or today's reading it cannot give,
+    whatever words (空气质量, 预报) it shares with the question."""
+    a = ask(toy, "明天的空气质量指数预报是多少？")
+    assert a.answerable is False and "每天的监测数据" in a.answer, a.answer
+    assert "每天的监测数据" not in ask(toy, "规划对空气质量预报有什么要求？").answer
+    assert analyze("国家层面的空气质量目标是多少？", toy).regions == ("中国",)
