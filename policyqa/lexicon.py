@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,15 @@ _GREETING_PARTICLE = re.compile(r"^(啊|呀|哈|啦|呐|哦|你|您|大家)+")  
 
 
 def request_part(
-    text: str, imperative: re.Pattern[str] | None = None, asker: re.Pattern[str] | None = None
+    text: str,
+    imperative: re.Pattern[str] | None = None,
+    asker: re.Pattern[str] | None = None,
+    asks: Callable[[str], bool] | None = None,
 ) -> str:
     """What a text requests: its sentences that end in a question mark and those that open
     with an imperative (``imperative``: 「帮我…」「请…」, kb/lexicon/asks.yaml), wherever they
-    stand; its last sentence too when there is no question mark or it ends unpunctuated. The story told around a question is
+    stand; its last sentence too when there is no question mark, or when it ends unpunctuated
+    and asks something (``asks``: a cue of asks.yaml). The story told around a question is
     left out (「我家在柳州。」 after it as much as before it)."""
     sents = [s for s in _SENTENCE.findall(text) if s.strip("。！？!? ")]
     if len(sents) < 2:
@@ -98,11 +103,16 @@ def request_part(
     last = sents[-1].rstrip()
     if last not in asked and (
         not any(s.rstrip()[-1:] in "？?" for s in sents)
-        or (last[-1:] not in "。！!.…；;" and not (asker is not None and asker.search(last.strip())))
+        or (
+            last[-1:] not in "。！!.…；;"
+            and not (asker is not None and asker.search(last.strip()))
+            and (asks is None or asks(last))
+        )
     ):
         # a last sentence left open after a question (「…禁止打鱼了？还会不会放鱼苗啊」) is
         # asked too: residents drop the question mark, not the full stop of a story. One about
-        # the asker (「…？我家在柳州」, ``asker``) is still story.
+        # the asker (「…？我家在柳州」, ``asker``) or one that asks nothing (「…？听讲是从外省
+        # 拉过来的」) is still story.
         asked.append(sents[-1])
     return "".join(asked) or text
 
@@ -159,7 +169,12 @@ class Lexicon:
 
     def request_part(self, text: str) -> str:
         """``request_part`` with this lexicon's imperative openings."""
-        return request_part(text, self.asks.get("imperative"), self.asks.get("asker"))
+        from policyqa.query import Ask
+
+        def asks(sentence: str) -> bool:
+            return any(self.ask_matches(a.value, sentence) for a in Ask)
+
+        return request_part(text, self.asks.get("imperative"), self.asks.get("asker"), asks)
 
     def ranked_within(self, text: str, form: str) -> bool:
         """Is every mention of the region ``form`` followed by a ranking (asks.yaml

@@ -506,6 +506,8 @@ def test_requests_and_story_around_a_question(toy: Index) -> None:
     assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
     # …but a closing remark about the asker, left unpunctuated, is still story
     assert lex.request_part("工地扬尘怎么管？我家在东区") == "工地扬尘怎么管？"
+    # …and so is one that asks nothing (where the waste came from)
+    assert lex.request_part("这种事管不管？听讲是从外省拉过来的") == "这种事管不管？"
     # evading the law is asked, not told: a resident who saw it is no instruction
     assert lex.guard_kind("隔壁工厂晚上偷偷排黑烟。规划管不管？") is None
     assert lex.guard_kind("怎么偷偷排污水不被发现？") == "instruction"
@@ -603,6 +605,9 @@ def test_the_subject_is_a_thing_the_best_evidence_holds() -> None:
     assert not any(Tokenizer.names_no_thing(w) for w in ("大宗", "沿海", "夜间", "快递"))
     q = Query(text="", normalized="", terms=(Term("微克", ("微克",), 5.0), Term("浓度", ("浓度",), 3.0)))
     assert subject_term(q, [ev({"微克", "浓度"}, 2.0)]).word == "浓度"
+    # of two words equally rare, the one more of the best sentences hold
+    q = Query(text="", normalized="", terms=(Term("刺鼻", ("刺鼻",), 5.0), Term("废料", ("废料",), 5.0)))
+    assert subject_term(q, [ev({"刺鼻"}, 2.0), ev({"废料"}, 1.5), ev({"废料"}, 1.0)]).word == "废料"
 
 
 def test_the_whole_country_is_another_region_than_a_provinces_own(toy: Index) -> None:

@@ -153,7 +153,12 @@ def subject_term(q: Query, evidence: list[Evidence] | None = None) -> Term | Non
                 break
     # a unit or a numeral (微克, 百分点) is how the question asks, not what about
     topic = [t for t in topic if not Tokenizer.names_no_thing(t.word)] or topic
-    return max(topic, key=lambda t: t.weight) if topic else None
+    if not topic:
+        return None
+    # equal weights are common (every word the documents use once has the top IDF): the one more
+    # of the best sentences hold is what they are about (废料 in four, 刺鼻 in one)
+    best = sorted(evidence or [], key=lambda e: -e.score)[:SUBJECT_TOP]
+    return max(topic, key=lambda t: (t.weight, sum(t.word in e.found for e in best)))
 
 
 def score_terms(q: Query, text: str) -> tuple[float, frozenset[str]]:
