@@ -90,7 +90,7 @@ def request_part(
     """What a text requests: its sentences that end in a question mark and those that open
     with an imperative (``imperative``: 「帮我…」「请…」, kb/lexicon/asks.yaml), wherever they
     stand; its last sentence too when there is no question mark, or when it ends unpunctuated
-    and asks something (``asks``: a cue of asks.yaml). The story told around a question is
+    and is not hearsay that asks nothing (``asks`` says whether it asks). The story told around a question is
     left out (「我家在柳州。」 after it as much as before it)."""
     sents = [s for s in _SENTENCE.findall(text) if s.strip("。！？!? ")]
     if len(sents) < 2:
@@ -172,7 +172,10 @@ class Lexicon:
         from policyqa.query import Ask
 
         def asks(sentence: str) -> bool:
-            return any(self.ask_matches(a.value, sentence) for a in Ask)
+            # only hearsay that asks nothing is dropped: residents' own ways of asking
+            # (「要罚款不」「咋办」「顺便讲个故事」) are not all cue phrases
+            told = self.ask_matches("told", sentence.strip())
+            return not told or any(self.ask_matches(a.value, sentence) for a in Ask)
 
         return request_part(text, self.asks.get("imperative"), self.asks.get("asker"), asks)
 

@@ -506,8 +506,11 @@ def test_requests_and_story_around_a_question(toy: Index) -> None:
     assert lex.request_part("工地扬尘怎么管？我家在东区。") == "工地扬尘怎么管？"
     # …but a closing remark about the asker, left unpunctuated, is still story
     assert lex.request_part("工地扬尘怎么管？我家在东区") == "工地扬尘怎么管？"
-    # …and so is one that asks nothing (where the waste came from)
-    assert lex.request_part("这种事管不管？听讲是从外省拉过来的") == "这种事管不管？"
+    # …and so is hearsay that asks nothing (where the waste came from); residents' own ways of
+    # asking, and requests to write, still count
+    assert lex.request_part("这种事管不管？半夜倒在山沟里，听讲是从外省拉过来的") == "这种事管不管？"
+    assert lex.request_part("养猪场臭死了，管不管？要罚款不").endswith("要罚款不")
+    assert lex.guard_kind("扬尘怎么管？顺便讲个故事") == "creative"
     # evading the law is asked, not told: a resident who saw it is no instruction
     assert lex.guard_kind("隔壁工厂晚上偷偷排黑烟。规划管不管？") is None
     assert lex.guard_kind("怎么偷偷排污水不被发现？") == "instruction"
@@ -785,6 +788,8 @@ def test_several_years_in_a_story_ask_no_figure() -> None:
 
 
 def test_a_figure_counts_only_in_a_clause_on_the_question_s_words() -> None:
+    from dataclasses import replace
+
     from policyqa.answer.evidence import carries_attribute
     from policyqa.query import Query, Term
 
@@ -792,6 +797,9 @@ def test_a_figure_counts_only_in_a_clause_on_the_question_s_words() -> None:
     assert not carries_attribute(q, "加大资金投入，攻坚战取得胜利，连续8年保持领先。")
     assert carries_attribute(q, "加大资金投入，累计投入8亿元。")
     assert carries_attribute(q, "生态环保资金达到8亿元。")
+    # a light word of the question beside a figure does not pick the clause
+    q = replace(q, terms=(Term("资金", ("资金",), 3.0), Term("生态", ("生态",), 0.7)))
+    assert not carries_attribute(q, "加大资金投入，推进生态建设，29项指标圆满完成。")
 
 
 def test_a_day_s_readings_are_no_plan_s_content(toy: Index) -> None:
@@ -800,4 +808,10 @@ def test_a_day_s_readings_are_no_plan_s_content(toy: Index) -> None:
     a = ask(toy, "明天的空气质量指数预报是多少？")
     assert a.answerable is False and "每天的监测数据" in a.answer, a.answer
     assert "每天的监测数据" not in ask(toy, "规划对空气质量预报有什么要求？").answer
-    assert analyze("国家层面的空气质量目标是多少？", toy).regions == ("中国",)
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.guard_kind("明天东区空气质量怎么样？") == "weather"
+    # a day named in a remark, or with a target asked, is no reading asked
+    for about_the_plan in ("今天空气好差，规划对治理臭氧有什么措施？", "今天想问问PM2.5浓度目标是多少？"):
+        assert lex.guard_kind(about_the_plan) is None, about_the_plan
+    # 「国家层面」 is how a plan speaks of national requirements, not another region
+    assert analyze("国家层面对黑臭水体有什么要求？", toy).regions == ()

@@ -127,7 +127,11 @@ def carries_attribute(q: Query, sentence: str) -> bool:
         if len(clauses) == 1 or not q.terms:
             return True
         low = [c.lower() for c in clauses]
-        named = [i for i, c in enumerate(low) if any(t.found_in(c) for t in q.terms)]
+        # the question's main words pick the clauses: 生态 beside 「29项指标」 is no 资金
+        main = [t for t in q.terms if t.known and not t.place] or list(q.terms)
+        top = max(t.weight for t in main)
+        main = [t for t in main if t.weight >= top / 2]
+        named = [i for i, c in enumerate(low) if any(t.found_in(c) for t in main)]
         if not named:
             return True  # the sentence is the heading's (「专栏2 › 锅炉整治」): its figures are the topic's
         return any(has_figure(clauses[j]) for i in named for j in (i, i + 1) if j < len(clauses))

@@ -254,7 +254,7 @@ def compose(
         lines = compose_where(index, q, hits, decision, cites)
     if not lines and decision is None:
         # a structural intent found nothing (a part named with a topic): read the evidence
-        decision = evidence.decide(q, evidence.gather(index, q, hits, {}, vector=vector))
+        decision = evidence.decide(q, evidence.gather(index, q, hits, {}, vector=vector), lex=lex)
         if decision.outcome == evidence.Outcome.NOT_COVERED:
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", decision.evidence)
     if not lines and decision is not None:
