@@ -815,3 +815,24 @@ def test_a_day_s_readings_are_no_plan_s_content(toy: Index) -> None:
         assert lex.guard_kind(about_the_plan) is None, about_the_plan
     # 「国家层面」 is how a plan speaks of national requirements, not another region
     assert analyze("国家层面对黑臭水体有什么要求？", toy).regions == ()
+
+
+def test_a_light_word_held_elsewhere_does_not_stop_the_best_sentence_leading() -> None:
+    """「…放炮仗…，空气也呛得很，…」: the best sentence holds the fireworks, other sentences hold
+    空气; a word that much lighter is a remark, not a second topic the best sentence must hold."""
+    from policyqa.answer.evidence import Outcome, decide
+    from policyqa.query import Query, Term
+
+    def q(second: float) -> Query:
+        terms = (
+            Term("烟花爆竹", ("烟花爆竹",), 4.5),
+            Term("空气", ("空气",), second),
+            Term("半夜", ("半夜",), 1.5, known=False),
+        )
+        return Query(text="", normalized="", terms=terms, asks=frozenset({Ask.WHETHER}))
+
+    lead = _evidence({"烟花爆竹"}, coverage=0.3, score=2.0)
+    other = _evidence({"空气"}, coverage=0.2, subject=False, score=1.0)
+    assert decide(q(2.7), [lead, other]).outcome != Outcome.NOT_COVERED
+    # a second topic as heavy as the first, held only apart from it, is still not covered
+    assert decide(q(4.4), [lead, other]).outcome == Outcome.NOT_COVERED

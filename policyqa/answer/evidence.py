@@ -44,6 +44,9 @@ class Thresholds:
     sentence_weight: float = 6.0
     sentence_floor: float = 0.8
     lead: float = 0.2  # coverage of a best sentence that carries the question alone (_leads)
+    # share of that sentence's heaviest word below which a word the evidence holds elsewhere is
+    # a remark, not a second topic it must hold too (_leads)
+    lead_second: float = 0.7
     about: float = 0.75  # coverage at which a sentence is about the question, not a passing mention
     keep: float = 0.7  # a further sentence must score this share of the best one
     row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
@@ -516,7 +519,9 @@ def _leads(q: Query, evidence: list[Evidence], t: Thresholds) -> bool:
     lead = evidence[0]
     if not lead.subject or lead.dense < t.dense_floor or lead.coverage < t.lead:
         return False
-    topical = {x.word for x in q.topic if x.known}
+    # a word much lighter than the lead's own (空气 beside 烟花爆竹) is a remark, not a second topic
+    floor = t.lead_second * max((x.weight for x in q.topic if x.word in lead.found), default=0.0)
+    topical = {x.word for x in q.topic if x.known and x.weight >= floor}
     held = set().union(*(e.found for e in evidence[:8])) & topical
     return held <= lead.found
 
