@@ -836,3 +836,12 @@ def test_a_light_word_held_elsewhere_does_not_stop_the_best_sentence_leading() -
     assert decide(q(2.7), [lead, other]).outcome != Outcome.NOT_COVERED
     # a second topic as heavy as the first, held only apart from it, is still not covered
     assert decide(q(4.4), [lead, other]).outcome == Outcome.NOT_COVERED
+
+
+def test_how_to_get_something_done_is_no_plan_s_content(toy: Index) -> None:
+    """A policy document sets goals and measures; the papers to bring and the window to go to
+    it does not give, even when the topic is in it."""
+    a = ask(toy, "想办个许可证，要准备什么材料，去哪里办？")
+    assert a.answerable is False and "办事流程" in a.answer, a.answer
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.guard_kind("规划对许可证有什么要求？") is None
