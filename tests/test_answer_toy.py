@@ -845,3 +845,16 @@ def test_how_to_get_something_done_is_no_plan_s_content(toy: Index) -> None:
     assert a.answerable is False and "办事流程" in a.answer, a.answer
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.guard_kind("规划对许可证有什么要求？") is None
+
+
+def test_a_firm_no_document_names_is_not_covered(toy: Index) -> None:
+    """What a named company did is no plan's content; a kind of firm the plan knows (钢铁) and a
+    firm named only in the story before the question are no such name."""
+    from policyqa.answer.guard import unknown_organization
+
+    lex = lexicon_for(toy.settings.kb_dir)
+    a = ask(toy, "星辰糖业股份有限公司完成超低排放改造了吗？")
+    assert a.answerable is False and "「星辰糖业股份有限公司」" in a.answer, a.answer
+    assert unknown_organization(analyze("那家钢铁有限公司要做超低排放改造吗？", toy), toy, lex) is None
+    told = analyze("我在星辰糖业有限公司上班。工地扬尘怎么管？", toy)
+    assert unknown_organization(told, toy, lex) is None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from policyqa import stats
 from policyqa.lexicon import Lexicon
 from policyqa.models import Hit
-from policyqa.query import RE_PERIOD, Ask, Query, document_names
+from policyqa.query import RE_PERIOD, Ask, Query, asked_clauses, document_names
 from policyqa.refs import ARTICLE, CHAPTER, COLUMN, INDICATOR, SECTION
 from policyqa.text import split_sentences, to_cn_number
 
@@ -145,6 +145,9 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     other = other_document(q, index)
     if other:
         return Refusal(RefusalKind.OTHER_DOCUMENT, other)
+    firm = unknown_organization(q, index, lex)
+    if firm:
+        return Refusal(RefusalKind.NOT_COVERED, firm)
     known_years = stats.doc_years(index, q.doc)
     unknown = [y for y in q.years if y not in known_years]
     # a claim's wrong year (「2023年底前全部淘汰」) is what the answer corrects, from the text
@@ -167,6 +170,47 @@ def other_document(q: Query, index: Index) -> str | None:
         if any(title in n or n in title for d in index.docs for n in document_names(index, d)):
             continue
         return f"《{title}》"
+    return None
+
+
+def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
+    """A company or group the question asks about (asks.yaml ``organization``: 「…股份有限公司」
+    「…集团」) whose own name no document writes: what it did is no plan's content. Its name is
+    the word just before the suffix (糖业 in 南宁糖业股份有限公司; a place there is no name): a
+    kind of firm the documents know (「那个化工有限公司」) passes, and so does a firm named only
+    in the story told before the question."""
+    pat = lex.asks.get("organization")
+    if pat is None:
+        return None
+    places = stats.place_names(index)
+    request = asked_clauses(lex.request_part(q.asked), lex)
+
+    def is_place(w: str) -> bool:
+        return w in places or any(f == w for _, f in lex.regions_in(w))
+
+    for m in pat.finditer(request):
+        words: list[str] = []
+        for w in index.tokenizer.words(request[: m.start()]):
+            # a short name the tokenizer cuts into characters (柳钢 → 柳 / 钢) is one word again
+            if len(w) == 1 and words and len(words[-1]) < 4 and not is_place(words[-1]):
+                words[-1] += w
+            else:
+                words.append(w)
+        own = [w for w in words[-2:] if len(w) >= 2 and not is_place(w)]
+        if own and not stats.in_text(index, own[-1]):
+            # the whole name: the words before it that no document writes either (星辰 糖业),
+            # and a place in front (南宁糖业), at most three words
+            i = len(words) - 1 - words[::-1].index(own[-1])
+            start = request.rfind(own[-1], 0, m.start())
+            for w in reversed(words[max(0, i - 2) : i]):
+                if not (
+                    is_place(w) or (len(w) >= 2 and w not in lex.fillers and not stats.in_text(index, w))
+                ):
+                    break
+                start = request.rfind(w, 0, start)
+                if is_place(w):
+                    break
+            return "「" + request[start : m.end()] + "」"
     return None
 
 
