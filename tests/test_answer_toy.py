@@ -858,3 +858,13 @@ def test_a_firm_no_document_names_is_not_covered(toy: Index) -> None:
     assert unknown_organization(analyze("那家钢铁有限公司要做超低排放改造吗？", toy), toy, lex) is None
     told = analyze("我在星辰糖业有限公司上班。工地扬尘怎么管？", toy)
     assert unknown_organization(told, toy, lex) is None
+
+
+def test_a_person_asked_by_a_title_no_document_writes_is_not_covered(toy: Index) -> None:
+    from policyqa.answer.guard import unknown_person
+
+    lex = lexicon_for(toy.settings.kb_dir)
+    a = ask(toy, "示例市现任区长是谁？")
+    assert a.answerable is False and "「区长」" in a.answer, a.answer
+    # a word the documents write is their topic, whatever is asked of it
+    assert unknown_person(analyze("工地扬尘整治是谁？", toy), toy, lex) is None

@@ -145,9 +145,9 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     other = other_document(q, index)
     if other:
         return Refusal(RefusalKind.OTHER_DOCUMENT, other)
-    firm = unknown_organization(q, index, lex)
-    if firm:
-        return Refusal(RefusalKind.NOT_COVERED, firm)
+    unnamed = unknown_organization(q, index, lex) or unknown_person(q, index, lex)
+    if unnamed:
+        return Refusal(RefusalKind.NOT_COVERED, unnamed)
     known_years = stats.doc_years(index, q.doc)
     unknown = [y for y in q.years if y not in known_years]
     # a claim's wrong year (「2023年底前全部淘汰」) is what the answer corrects, from the text
@@ -211,6 +211,26 @@ def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
                 if is_place(w):
                     break
             return "「" + request[start : m.end()] + "」"
+    return None
+
+
+def unknown_person(q: Query, index: Index, lex: Lexicon) -> str | None:
+    """「厅长是谁」: a person asked for by a title (asks.yaml ``person_asked``, the word just before
+    it) that no document writes. Plans name departments, not office holders; a title they do
+    write (河长 in 河长制) is their topic and passes."""
+    pat = lex.asks.get("person_asked")
+    if pat is None:
+        return None
+    places = stats.place_names(index)
+    request = asked_clauses(lex.request_part(q.asked), lex)
+    for m in pat.finditer(request):
+        words = [w for w in index.tokenizer.words(request[: m.start()]) if w not in lex.fillers]
+        if not words:
+            continue
+        w = words[-1]
+        if len(w) >= 2 and w not in places and not any(f == w for _, f in lex.regions_in(w)):
+            if not stats.in_text(index, w):
+                return f"「{w}」"
     return None
 
 
