@@ -182,11 +182,10 @@ def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
     pat = lex.asks.get("organization")
     if pat is None:
         return None
-    places = stats.place_names(index)
     request = asked_clauses(lex.request_part(q.asked), lex)
 
     def is_place(w: str) -> bool:
-        return w in places or any(f == w for _, f in lex.regions_in(w))
+        return _is_place(index, lex, w)
 
     for m in pat.finditer(request):
         words: list[str] = []
@@ -221,17 +220,18 @@ def unknown_person(q: Query, index: Index, lex: Lexicon) -> str | None:
     pat = lex.asks.get("person_asked")
     if pat is None:
         return None
-    places = stats.place_names(index)
     request = asked_clauses(lex.request_part(q.asked), lex)
     for m in pat.finditer(request):
         words = [w for w in index.tokenizer.words(request[: m.start()]) if w not in lex.fillers]
-        if not words:
-            continue
-        w = words[-1]
-        if len(w) >= 2 and w not in places and not any(f == w for _, f in lex.regions_in(w)):
-            if not stats.in_text(index, w):
-                return f"「{w}」"
+        w = words[-1] if words else ""
+        if len(w) >= 2 and not _is_place(index, lex, w) and not stats.in_text(index, w):
+            return f"「{w}」"
     return None
+
+
+def _is_place(index: Index, lex: Lexicon, word: str) -> bool:
+    """A place the documents name, or a gazetteer name written exactly (南宁, not 南宁糖业)."""
+    return word in stats.place_names(index) or any(f == word for _, f in lex.regions_in(word))
 
 
 def own_regions(index: Index, lex: Lexicon, docs: list[str]) -> set[str]:
