@@ -38,6 +38,7 @@ class Ask(StrEnum):
     OUTLINE = "outline"
     TABLE = "table"
     CLAIM = "claim"  # a premise to confirm or correct
+    ISSUED = "issued"  # the document itself: who issued it, when, its 文号
 
 
 RE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
@@ -47,7 +48,7 @@ RE_CJK = re.compile(r"[\u4e00-\u9fff]")
 RE_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 # ask kinds whose cue phrases are removed before topic words are read (「在哪一节」「讲什么」);
 # compare cues span topic words (「比2020年提高」) and stay
-CUE_KINDS = ("where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
+CUE_KINDS = ("issued", "where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
 # keyness (stats.keyness) below which a word the documents use is everyday speech, not a topic
 MIN_KEYNESS = 5.0
 OOV_WEIGHT = 0.25  # share of a token's IDF kept for a word no document contains

@@ -868,3 +868,13 @@ def test_a_person_asked_by_a_title_no_document_writes_is_not_covered(toy: Index)
     assert a.answerable is False and "「区长」" in a.answer, a.answer
     # a word the documents write is their topic, whatever is asked of it
     assert unknown_person(analyze("工地扬尘整治是谁？", toy), toy, lex) is None
+
+
+def test_who_issued_a_document_and_when_is_read_from_its_notice(toy: Index) -> None:
+    a = ask(toy, "这个规划是哪一年印发的？")
+    assert a.answerable and a.answer.startswith("2022年1月5日"), a.answer
+    assert a.citations and a.citations[0].location.doc == "toy-plan"
+    assert contract_problems(a.answer, a.citations, toy.source_canon) == [], a.answer
+    assert (
+        choose(analyze("工地扬尘整治方案什么时候印发？", toy), toy) != Intent.DOCUMENT
+    )  # a content question

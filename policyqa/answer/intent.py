@@ -33,6 +33,7 @@ class Intent(StrEnum):
     PREMISE = "premise"  # 「…是真的吗」: confirm or correct a claim
     LIST = "list"
     FREE = "free"
+    DOCUMENT = "document"  # who issued a document, when, its 文号: read from its notice
 
 
 def table_words(index: Index, doc: str | None) -> set[str]:
@@ -59,6 +60,8 @@ def choose(q: Query, index: Index) -> Intent:
             return Intent.TABLE
     if q.has(Ask.OUTLINE) and not refs and not topic:
         return Intent.OUTLINE
+    if q.has(Ask.ISSUED) and not refs and not [t for t in q.topic if t.known]:
+        return Intent.DOCUMENT  # 「规划是哪年印发的」: nothing asked of its content
     if q.has(Ask.WHERE) and q.chapter_no is None and q.column_no is None and ARTICLE not in refs:
         return Intent.WHERE
     if ARTICLE in refs:
@@ -82,4 +85,6 @@ def choose(q: Query, index: Index) -> Intent:
 
 
 # intents answered from the documents' structure: no topic evidence is needed
-STRUCTURAL = frozenset({Intent.TABLE, Intent.OUTLINE, Intent.COLUMN, Intent.NAVIGATION, Intent.ARTICLE})
+STRUCTURAL = frozenset(
+    {Intent.TABLE, Intent.OUTLINE, Intent.COLUMN, Intent.NAVIGATION, Intent.ARTICLE, Intent.DOCUMENT}
+)

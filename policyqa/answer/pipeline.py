@@ -30,6 +30,7 @@ from policyqa.answer.compose.indicator import compose_compare, compose_indicator
 from policyqa.answer.compose.structure import (
     compose_article,
     compose_column,
+    compose_document,
     compose_navigation,
     compose_outline,
     compose_table,
@@ -250,6 +251,8 @@ def compose(
         lines = compose_table(index, q, cites)
     elif intent == Intent.OUTLINE:
         lines = compose_outline(index, q, cites)
+    elif intent == Intent.DOCUMENT:
+        lines = compose_document(index, q, cites)
     elif intent == Intent.WHERE and decision is not None:
         lines = compose_where(index, q, hits, decision, cites)
     if not lines and decision is None:

@@ -1,5 +1,5 @@
 """Answers read from a document's structure: a 专栏's items, a chapter's or section's outline,
-the whole outline, the indicator table, an article. Each statement cites the heading or unit it
+the whole outline, the indicator table, an article, the notice that issued a document. Each statement cites the heading or unit it
 reads. With several documents in scope, each document that has the part answers in turn under
 its own short title.
 
@@ -8,11 +8,12 @@ Left out: tables other than indicator tables (their rows are answered as text).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from policyqa.cite import Citations, mark_each_sentence
-from policyqa.models import KIND_INDICATOR, Document, Unit
-from policyqa.query import Query
+from policyqa.models import KIND_HEADER, KIND_INDICATOR, Document, Unit
+from policyqa.query import Ask, Query
 from policyqa.text import split_sentences, to_cn_number
 
 if TYPE_CHECKING:
@@ -221,3 +222,28 @@ def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
                 count = f"（{len(ch.sections)}节）" if ch.sections else ""
                 lines.append(f"- {head.text}{count}{cites.marks(cites.cite(head))}")
     return lines + more_line(rest) if lines else lines
+
+
+_DATE_LINE = re.compile(r"(?:19|20)\d\d年\d{1,2}月\d{1,2}日")
+
+
+def compose_document(index: Index, q: Query, cites: Citations) -> list[str]:
+    """Who issued a document, under which 文号 and when: the notice printed before it (its
+    header unit), quoted line by line, the line with the date first when a date is asked.
+    Empty when the documents in scope carry no notice."""
+    lines: list[str] = []
+    docs = scoped_docs(q, index)
+    for doc in docs[:1] if len(docs) > 1 and not q.doc else docs:
+        head = next((u for u in index.units.values() if u.doc == doc.id and u.kind == KIND_HEADER), None)
+        if head is None:
+            continue
+        rows = [r.strip() for r in head.text.splitlines() if r.strip()]
+        meta = doc.meta or {}
+        named = [
+            r for r in rows if any(v and str(v) in r for v in (meta.get("doc_number"), meta.get("office")))
+        ]
+        dated = [r for r in rows if _DATE_LINE.search(r)]
+        picked = (dated[:1] + named[:1]) if q.has(Ask.WHEN) else (named[:1] + dated[:1])
+        for r in dict.fromkeys(picked):
+            lines.append(f"{r.rstrip('。')}{cites.marks(cites.cite(head, r))}。")
+    return lines
