@@ -783,7 +783,7 @@ def test_several_years_in_a_story_ask_no_figure() -> None:
     lex = lexicon_for(ROOT / "kb")
     for told in ("前几年整治过一回", "这几年夏天越来越热", "好几天没人来收", "十几年的老货车"):
         assert not lex.ask_matches("amount", told), told
-    for asked in ("还要等几年？", "建了几个监测站？"):
+    for asked in ("还要等几年？", "建了几个监测站？", "要多长时间内到位？", "多久能建成？"):
         assert lex.ask_matches("amount", asked), asked
 
 
