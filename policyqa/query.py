@@ -48,7 +48,7 @@ RE_CJK = re.compile(r"[\u4e00-\u9fff]")
 RE_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 # ask kinds whose cue phrases are removed before topic words are read (「在哪一节」「讲什么」);
 # compare cues span topic words (「比2020年提高」) and stay
-CUE_KINDS = ("issued", "where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
+CUE_KINDS = ("where", "navigation", "outline", "when", "who", "whether", "claim", "list", "amount")
 # keyness (stats.keyness) below which a word the documents use is everyday speech, not a topic
 MIN_KEYNESS = 5.0
 OOV_WEIGHT = 0.25  # share of a token's IDF kept for a word no document contains
@@ -101,6 +101,8 @@ class Query:
     scope: tuple[str, ...] = ()  # documents left in scope after region / period conflicts (empty: all)
     english: bool = False
     content_chars: int = 0  # characters left once references, cues and fillers are removed
+    # asks who issued the document, when, its 文号 — and nothing else (see ``_about_document``)
+    about_document: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # debugging notes
 
     # references by kind (the first of each)
@@ -452,6 +454,7 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     asks = _asks(asked, lex)
     # cue phrases say what is asked, periods say when: neither is the topic
     rest = RE_PERIOD.sub(" ", rest)
+    about_document = Ask.ISSUED in asks and _about_document(rest, index, lex)
     for kind in CUE_KINDS:
         pat = lex.asks.get(kind)
         if pat is not None:
@@ -510,7 +513,27 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
         doc=doc,
         english=english,
         content_chars=content_chars,
+        about_document=about_document,
     )
+
+
+def _about_document(rest: str, index: Index, lex: Lexicon) -> bool:
+    """Is the issuing asked of the document itself: once the cues, the documents' names and the
+    words for "this document" (asks.yaml ``document_self``) are gone, is nothing left?
+    「禁燃限放规定是谁发布的」「新的规划什么时候出台」 ask about something else, which the notice
+    before this one does not date."""
+    left = rest
+    for kind in ("issued", *CUE_KINDS):  # the issuing cue first: it holds 哪年 / 谁 of its own
+        pat = lex.asks.get(kind)
+        if pat is not None:
+            left = pat.sub(" ", left)
+    for d in index.docs:
+        for name in sorted(document_names(index, d), key=len, reverse=True):
+            left = left.replace(name, " ")
+    own = lex.asks.get("document_self")
+    if own is not None:
+        left = own.sub(" ", left)
+    return not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", left)
 
 
 def section_named(text: str, index: Index, doc: str | None = None) -> tuple[Ref, str] | None:

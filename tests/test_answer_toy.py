@@ -856,6 +856,8 @@ def test_a_firm_no_document_names_is_not_covered(toy: Index) -> None:
     a = ask(toy, "星辰糖业股份有限公司完成超低排放改造了吗？")
     assert a.answerable is False and "「星辰糖业股份有限公司」" in a.answer, a.answer
     assert unknown_organization(analyze("那家钢铁有限公司要做超低排放改造吗？", toy), toy, lex) is None
+    # stacked suffixes are one suffix, and a suffix inside a word no name
+    assert unknown_organization(analyze("东区钢铁集团有限公司要做超低排放改造吗？", toy), toy, lex) is None
     told = analyze("我在星辰糖业有限公司上班。工地扬尘怎么管？", toy)
     assert unknown_organization(told, toy, lex) is None
 
@@ -868,6 +870,8 @@ def test_a_person_asked_by_a_title_no_document_writes_is_not_covered(toy: Index)
     assert a.answerable is False and "「区长」" in a.answer, a.answer
     # a word the documents write is their topic, whatever is asked of it
     assert unknown_person(analyze("工地扬尘整治是谁？", toy), toy, lex) is None
+    # 「叫什么」 asks a name of anything, not a person
+    assert unknown_person(analyze("PM2.5的中文名叫什么？", toy), toy, lex) is None
 
 
 def test_who_issued_a_document_and_when_is_read_from_its_notice(toy: Index) -> None:
@@ -875,6 +879,7 @@ def test_who_issued_a_document_and_when_is_read_from_its_notice(toy: Index) -> N
     assert a.answerable and a.answer.startswith("2022年1月5日"), a.answer
     assert a.citations and a.citations[0].location.doc == "toy-plan"
     assert contract_problems(a.answer, a.citations, toy.source_canon) == [], a.answer
-    assert (
-        choose(analyze("工地扬尘整治方案什么时候印发？", toy), toy) != Intent.DOCUMENT
-    )  # a content question
+    # issuing asked of anything else (a rule, a plan to come, a figure) is no question about it
+    for other in ("工地扬尘整治方案什么时候印发？", "新的规划什么时候发布？", "这个数据是谁发布的？"):
+        assert choose(analyze(other, toy), toy) != Intent.DOCUMENT, other
+    assert choose(analyze("规划的文号是多少？", toy), toy) == Intent.DOCUMENT

@@ -189,7 +189,10 @@ def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
 
     for m in pat.finditer(request):
         words: list[str] = []
-        for w in index.tokenizer.words(request[: m.start()]):
+        # a suffix inside a word (钢铁集团) is no part of the name
+        for w in (pat.sub("", w) for w in index.tokenizer.words(request[: m.start()])):
+            if not w:
+                continue
             # a short name the tokenizer cuts into characters (柳钢 → 柳 / 钢) is one word again
             if len(w) == 1 and words and len(words[-1]) < 4 and not is_place(words[-1]):
                 words[-1] += w

@@ -60,7 +60,7 @@ def choose(q: Query, index: Index) -> Intent:
             return Intent.TABLE
     if q.has(Ask.OUTLINE) and not refs and not topic:
         return Intent.OUTLINE
-    if q.has(Ask.ISSUED) and not refs and not [t for t in q.topic if t.known]:
+    if q.about_document and not refs:
         return Intent.DOCUMENT  # 「规划是哪年印发的」: nothing asked of its content
     if q.has(Ask.WHERE) and q.chapter_no is None and q.column_no is None and ARTICLE not in refs:
         return Intent.WHERE
