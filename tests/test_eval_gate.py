@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from eval.metrics import aggregate
-from eval.run import THRESHOLD_FLOOR, THRESHOLDS, gate, load_questions, run_system
+from eval.run import PLAN_SPLITS, THRESHOLD_FLOOR, THRESHOLDS, gate, load_questions, run_system
 from tests.indexes import shared_index
 
 
@@ -57,7 +57,7 @@ def test_no_eval_question_produces_a_contract_violation() -> None:
 
     index = shared_index("e5-small")
     before = CONTRACT_VIOLATIONS["count"]
-    for split in ("dev", "probe", "test", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"):
+    for split in PLAN_SPLITS:
         for q in load_questions(split):
             ask(index, q["question"], q.get("history") or [])
     assert CONTRACT_VIOLATIONS["count"] == before
