@@ -845,6 +845,9 @@ def test_how_to_get_something_done_is_no_plan_s_content(toy: Index) -> None:
     assert a.answerable is False and "办事流程" in a.answer, a.answer
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.guard_kind("规划对许可证有什么要求？") is None
+    # what a thing is built of is no paperwork
+    assert lex.guard_kind("建一段防护堤需要什么材料？") is None
+    assert lex.guard_kind("申请排污许可证需要哪些材料？") == "advice"
 
 
 def test_a_firm_no_document_names_is_not_covered(toy: Index) -> None:
@@ -872,6 +875,12 @@ def test_a_person_asked_by_a_title_no_document_writes_is_not_covered(toy: Index)
     assert unknown_person(analyze("工地扬尘整治是谁？", toy), toy, lex) is None
     # 「叫什么」 asks a name of anything, not a person
     assert unknown_person(analyze("PM2.5的中文名叫什么？", toy), toy, lex) is None
+    # a title jieba cuts one character late (环境 / 局局长) is shown whole, not as 「局局长」
+    shown = unknown_person(analyze("示例市环境局局长是谁？", toy), toy, lex)
+    assert shown is not None and shown.endswith("局局长」") and shown != "「局局长」", shown
+    # another region is refused as such before any title is looked at
+    b = ask(toy, "北京市环境局局长是谁？")
+    assert b.answerable is False and "北京" in b.answer, b.answer
 
 
 def test_who_issued_a_document_and_when_is_read_from_its_notice(toy: Index) -> None:

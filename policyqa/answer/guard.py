@@ -6,7 +6,8 @@ kb/lexicon/guard.yaml), parts the documents do not have (「专栏12」「第二
 conflicts taken from the documents' metadata and text: another five-year period, a year no
 document mentions, another region (kb/lexicon/regions.tsv) than the documents'. ``after_search``
 lets a named region through when a retrieved sentence names it together with the question's
-topic (a plan may speak of a neighbouring province). Evidence-based refusals (the topic is not
+topic (a plan may speak of a neighbouring province), and then refuses firms and office holders
+no document names (asks.yaml ``organization``, ``person_asked``). Evidence-based refusals (the topic is not
 covered) come from ``policyqa.answer.evidence``.
 
 A ``Refusal`` carries its kind and a detail; ``message`` renders the user's text from
@@ -145,9 +146,6 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     other = other_document(q, index)
     if other:
         return Refusal(RefusalKind.OTHER_DOCUMENT, other)
-    unnamed = unknown_organization(q, index, lex) or unknown_person(q, index, lex)
-    if unnamed:
-        return Refusal(RefusalKind.NOT_COVERED, unnamed)
     known_years = stats.doc_years(index, q.doc)
     unknown = [y for y in q.years if y not in known_years]
     # a claim's wrong year (「2023年底前全部淘汰」) is what the answer corrects, from the text
@@ -228,8 +226,19 @@ def unknown_person(q: Query, index: Index, lex: Lexicon) -> str | None:
         words = [w for w in index.tokenizer.words(request[: m.start()]) if w not in lex.fillers]
         w = words[-1] if words else ""
         if len(w) >= 2 and not _is_place(index, lex, w) and not stats.in_text(index, w):
-            return f"「{w}」"
+            return f"「{_title_shown(w, words[:-1], index)}」"
     return None
+
+
+def _title_shown(w: str, before: list[str], index: Index) -> str:
+    """The title as the user wrote it: a word whose tail is a far more common word in jieba's
+    dictionary (局局长 beside 局长) was cut one character late, and the character left over
+    belongs to the word before (生态环境局局长, not 局局长)."""
+    own = index.tokenizer.general_frequency(w)[0]
+    for i in range(1, len(w) - 1):
+        if index.tokenizer.general_frequency(w[i:])[0] > 10 * own:
+            return (before[-1] if before else "") + w
+    return w
 
 
 def _is_place(index: Index, lex: Lexicon, word: str) -> bool:
@@ -377,4 +386,9 @@ def after_search(
     left = [d for d in docs if d not in bad]
     if not left:
         return next(iter(bad.values())), [], bad
+    # a firm or an office holder no document names, once the region is known to be the documents'
+    # own (「北京市生态环境局局长是谁」 is about Beijing before it is about a title)
+    unnamed = unknown_organization(q, index, lex) or unknown_person(q, index, lex)
+    if unnamed:
+        return Refusal(RefusalKind.NOT_COVERED, unnamed), left, bad
     return None, left, bad
