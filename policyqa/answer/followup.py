@@ -161,7 +161,15 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
                     runs.append([s_, e_])
             a, b = max(runs, key=lambda r: r[1] - r[0])
             new = _strip_cue(q.asked, lex)
-            out = out[:a] + new + out[b:]
+            if new.endswith("的") and len(new) > 1:
+                # 「那农村的呢」: another modifier of the same head. It takes the place of the first
+                # word when a topic word follows it directly (城市黑臭水体治理 → 农村黑臭水体治理),
+                # else it stands before the run (黑臭水体怎么治理 → 农村黑臭水体怎么治理)
+                first_end = max(e for s_, e in spans if s_ == a)
+                cut = first_end if any(s_ == first_end for s_, _ in spans) else a
+                out = out[:a] + new[:-1] + out[cut:]
+            else:
+                out = out[:a] + new + out[b:]
             replaced = True
     if replaced:
         return out + "？"
