@@ -209,6 +209,22 @@ def test_followup_substitutes_year_place_and_pronoun(toy: Index) -> None:
     assert "第二章" in a.standalone_question
 
 
+def test_followup_modifier_replaces_the_modifier_and_keeps_the_head(toy: Index) -> None:
+    """「那X的呢」 asks the same of another kind: X takes the place of the first topic word when
+    another follows it directly, else it stands before them; the head is kept either way."""
+    from policyqa.answer.followup import resolve
+
+    lex = lexicon_for(toy.settings.kb_dir)
+
+    def hist(prev: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": prev}, {"role": "assistant", "content": "（略）"}]
+
+    out = resolve("那水泥的呢？", hist("钢铁行业超低排放改造有什么要求？"), toy, lex)
+    assert "水泥" in out and "超低排放改造" in out and "钢铁" not in out, out
+    out = resolve("那钢铁行业的呢？", hist("超低排放怎么推进？"), toy, lex)
+    assert out.startswith("钢铁行业超低排放"), out
+
+
 def test_intent_comes_from_features_not_wording(toy: Index) -> None:
     # the same intent from different wordings, a different one when a feature changes
     assert choose(analyze("第二章主要讲了些什么", toy), toy) == Intent.NAVIGATION
@@ -338,6 +354,38 @@ def test_a_document_outside_the_library_is_named_in_the_refusal(toy: Index) -> N
     b = ask(toy, "《示例市环境保护规划》对工地扬尘是怎么规定的？")
     _ok(toy, b)
     assert b.answerable, b.answer
+
+
+def test_a_laws_own_provisions_are_not_in_a_plan_that_names_it(toy: Index, library: Index) -> None:
+    """「按某法要罚多少」 asks what the law provides: a plan naming it does not hold that, and a
+    law outside the library is another document; words for rules in general name no law."""
+    from policyqa.answer.guard import RefusalKind, other_document
+
+    lex = lexicon_for(toy.settings.kb_dir)
+
+    def kind(index: Index, question: str) -> RefusalKind | None:
+        r = other_document(analyze(question, index), index, lex)
+        return r.kind if r else None
+
+    assert kind(toy, "按某某法，工地扬尘要罚款多少？") == RefusalKind.OTHER_DOCUMENT
+    # a title whose words the plan writes: named as a topic it passes, its provisions do not
+    assert kind(toy, "《工地扬尘整治》是什么？") is None
+    assert kind(toy, "按《工地扬尘整治》要罚款多少？") == RefusalKind.CITED_DOCUMENT
+    assert kind(toy, "根据有关规定，工地扬尘怎么整治？") is None
+    # a law the library holds is answered from it
+    assert kind(library, "按示例省生态环境保护条例，超标排放怎么处理？") is None
+    a = ask(toy, "按某某法，工地扬尘要罚款多少？")
+    _ok(toy, a)
+    assert not a.answerable and "《某某法》" in a.answer, a.answer
+
+
+def test_grading_and_market_quotes_are_no_plan_s_content(toy: Index) -> None:
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.guard_kind("你觉得东区的治理比西区做得好吗？打个分吧") == "opinion"
+    assert lex.guard_kind("现在的碳价是多少？") == "market"
+    # a resident's loose 你觉得 before a real question asks no grade
+    assert lex.guard_kind("你觉得工地扬尘这种事规划管不管？") is None
+    assert lex.guard_kind("规划对差别电价有什么要求？") is None
 
 
 def test_a_claims_wrong_year_is_corrected_from_the_text(toy: Index) -> None:

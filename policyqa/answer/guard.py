@@ -41,12 +41,15 @@ class RefusalKind(StrEnum):
     CREATIVE = "creative"
     WEATHER = "weather"
     ADVICE = "advice"
+    OPINION = "opinion"
+    MARKET = "market"
     NO_TEXT = "no_text"
     MISSING_PART = "missing_part"
     OTHER_PERIOD = "other_period"
     OTHER_YEAR = "other_year"
     OTHER_REGION = "other_region"
     OTHER_DOCUMENT = "other_document"
+    CITED_DOCUMENT = "cited_document"
     NOT_COVERED = "not_covered"
 
 
@@ -143,9 +146,9 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     part = missing_part(q, index)
     if part:
         return Refusal(RefusalKind.MISSING_PART, part)
-    other = other_document(q, index)
+    other = other_document(q, index, lex)
     if other:
-        return Refusal(RefusalKind.OTHER_DOCUMENT, other)
+        return other
     known_years = stats.doc_years(index, q.doc)
     unknown = [y for y in q.years if y not in known_years]
     # a claim's wrong year (「2023年底前全部淘汰」) is what the answer corrects, from the text
@@ -157,17 +160,29 @@ def before_search(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
 _BOOK_TITLE = re.compile(r"《([^《》]{2,60})》")
 
 
-def other_document(q: Query, index: Index) -> str | None:
+def other_document(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     """A document the question names in 《》 that the library neither holds nor quotes
     (「《环境保护法》里……怎么规定」): what it says cannot be answered from the library. A title
-    the documents cite (《大气污染防治条例》 in a plan) is a topic of theirs, and passes."""
+    the documents cite (《大气污染防治条例》 in a plan) is a topic of theirs, and passes — unless
+    its own provisions are asked (asks.yaml ``law_content``: 「按《…条例》要罚款多少」, 「按刑法要
+    判几年」), which a plan citing it does not hold. A document the library holds passes."""
+    if q.doc is not None:
+        return None
+    held = [n for d in index.docs for n in document_names(index, d)]
+
+    def in_library(title: str) -> bool:
+        return any(title in n or n in title for n in held)
+
     for m in _BOOK_TITLE.finditer(q.asked):
         title = m.group(1).strip()
-        if q.doc is not None or stats.in_corpus(index, title):
-            continue
-        if any(title in n or n in title for d in index.docs for n in document_names(index, d)):
-            continue
-        return f"《{title}》"
+        if not stats.in_corpus(index, title) and not in_library(title):
+            return Refusal(RefusalKind.OTHER_DOCUMENT, f"《{title}》")
+    pat = lex.asks.get("law_content")
+    for m in pat.finditer(lex.request_part(q.asked)) if pat is not None else ():
+        title = next((g for g in m.groups() if g), "").strip()
+        if title and not in_library(title):
+            kind = RefusalKind.CITED_DOCUMENT if stats.in_corpus(index, title) else RefusalKind.OTHER_DOCUMENT
+            return Refusal(kind, f"《{title}》")
     return None
 
 
