@@ -71,7 +71,11 @@ def choose(q: Query, index: Index) -> Intent:
             return Intent.COMPARE
         return Intent.INDICATOR
     if q.column_no is not None and q.content_chars <= COLUMN_CONTENT_CHARS and not q.places:
-        return Intent.COLUMN  # 「专栏2里跟某市有关的」 narrows the 专栏 to a place: a scoped question
+        return Intent.COLUMN
+    if q.column_no is not None and q.places and q.has(Ask.LIST) and _only_column_words(q, index):
+        # 「专栏2里某市有哪些大气治理工程」: the 专栏's items that name the place (its other words
+        # are the 专栏's own title); a topic of its own makes it a question scoped to the 专栏
+        return Intent.COLUMN
     if q.chapter_no is not None and (
         q.content_chars <= NAV_CONTENT_CHARS
         or (q.section_no is not None and q.has(Ask.LIST) and q.content_chars <= COLUMN_CONTENT_CHARS)
@@ -82,6 +86,18 @@ def choose(q: Query, index: Index) -> Intent:
     if q.has(Ask.LIST):
         return Intent.LIST
     return Intent.FREE
+
+
+def _only_column_words(q: Query, index: Index) -> bool:
+    """Are the question's topic words, places aside, all in the title of the 专栏 it names?"""
+    titles = [
+        c.title
+        for d in index.docs.values()
+        if not q.doc or d.id == q.doc
+        for c in d.columns
+        if c.no == q.column_no
+    ]
+    return bool(titles) and all(any(t.word in title for title in titles) for t in q.topic if not t.place)
 
 
 # intents answered from the documents' structure: no topic evidence is needed

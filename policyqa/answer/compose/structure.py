@@ -72,6 +72,13 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
     for doc in docs:
         col = next(c for c in doc.columns if c.no == q.column_no)
         col_unit = index.units[col.id]
+        items = col.items
+        if q.places and items:
+            # narrowed to a place: the items that name it (none: the evidence answers instead)
+            named = [t for t in q.terms if t.place and not t.story]
+            items = [i for i in col.items if any(t.found_in(index.units[i.id].text.lower()) for t in named)]
+            if not items:
+                continue
         lines += doc_head(index, doc, [d.id for d in docs])
         if not col.items:  # an indicator table: its rows by category
             rows = [u for u in doc.units if u.kind == KIND_INDICATOR and u.location.column_no == col.no]
@@ -84,16 +91,27 @@ def compose_column(index: Index, q: Query, cites: Citations) -> list[str]:
                 names = "、".join(u.indicator.display_name for u in us if u.indicator)
                 lines.append(f"- {cat}：{names}{cites.marks(*(cites.cite(u) for u in us))}")
             continue
-        lines.append(f"#### 专栏{col.no}「{col.title}」（共{len(col.items)}项）")
-        for item in col.items:
+        if items is not col.items:
+            lines.append(f"#### 专栏{col.no}「{col.title}」中提到{'、'.join(q.places)}的有{len(items)}项")
+        else:
+            lines.append(f"#### 专栏{col.no}「{col.title}」（共{len(col.items)}项）")
+        for item in items:
             u = index.units[item.id]
-            quote = item_quote(u.text)
+            quote = item_quote(u.text) if items is col.items else _naming(u.text, q)
             mark = cites.marks(cites.cite(u, quote))
             lines.append("- " + mark_each_sentence(quote, mark, "。；"))
     return lines + more_line(rest) if lines else lines
 
 
 ITEM_CHARS = 150  # a 专栏 item is quoted whole up to this length, else by its first sentences
+
+
+def _naming(text: str, q: Query) -> str:
+    """The item's first sentence that names a place the question asks about (the item's whole
+    lead when none does on its own)."""
+    named = [t for t in q.terms if t.place and not t.story]
+    sents = split_sentences(text)
+    return next((s for s in sents if any(t.found_in(s.lower()) for t in named)), item_quote(text))
 
 
 def item_quote(text: str) -> str:
