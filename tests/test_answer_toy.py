@@ -210,8 +210,9 @@ def test_followup_substitutes_year_place_and_pronoun(toy: Index) -> None:
 
 
 def test_followup_modifier_replaces_the_modifier_and_keeps_the_head(toy: Index) -> None:
-    """「那X的呢」 asks the same of another kind: X takes the place of the first topic word when
-    another follows it directly, else it stands before them; the head is kept either way."""
+    """「那X的呢」 asks the same of another kind: X goes where the text writes it — in place of the
+    previous modifier (钢铁企业 → 钢铁行业, since the text has 钢铁行业超低排放) or before the
+    topic; the head is kept either way."""
     from policyqa.answer.followup import resolve
 
     lex = lexicon_for(toy.settings.kb_dir)
@@ -219,10 +220,20 @@ def test_followup_modifier_replaces_the_modifier_and_keeps_the_head(toy: Index) 
     def hist(prev: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": prev}, {"role": "assistant", "content": "（略）"}]
 
-    out = resolve("那水泥的呢？", hist("钢铁行业超低排放改造有什么要求？"), toy, lex)
-    assert "水泥" in out and "超低排放改造" in out and "钢铁" not in out, out
+    out = resolve("那钢铁行业的呢？", hist("钢铁企业超低排放改造有什么要求？"), toy, lex)
+    assert out.startswith("钢铁行业超低排放改造") and "企业" not in out, out
     out = resolve("那钢铁行业的呢？", hist("超低排放怎么推进？"), toy, lex)
     assert out.startswith("钢铁行业超低排放"), out
+
+
+def test_a_column_narrowed_to_a_place_lists_the_items_naming_it(toy: Index) -> None:
+    q = analyze("专栏2里东区有哪些重点工程？", toy)
+    assert choose(q, toy) == Intent.COLUMN
+    a = ask(toy, "专栏2里东区有哪些重点工程？")
+    _ok(toy, a)
+    assert "东区" in a.answer and "超低排放" in a.answer and "扬尘" not in a.answer, a.answer
+    # a topic of its own beyond the 专栏's title is a question scoped to the 专栏
+    assert choose(analyze("专栏2里东区有哪些钢铁企业？", toy), toy) != Intent.COLUMN
 
 
 def test_intent_comes_from_features_not_wording(toy: Index) -> None:
@@ -356,36 +367,47 @@ def test_a_document_outside_the_library_is_named_in_the_refusal(toy: Index) -> N
     assert b.answerable, b.answer
 
 
-def test_a_laws_own_provisions_are_not_in_a_plan_that_names_it(toy: Index, library: Index) -> None:
-    """「按某法要罚多少」 asks what the law provides: a plan naming it does not hold that, and a
-    law outside the library is another document; words for rules in general name no law."""
+def test_a_laws_own_provisions_are_not_in_a_plan_that_names_it(
+    toy: Index, library: Index, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """「按某法要罚多少」 asks what the law provides: a document citing the law does not hold
+    that, and a law outside the library is another document. Words for rules in general, and
+    methods (按什么办法), name no law; a question that goes on to ask the plan asks the plan."""
     from policyqa.answer.guard import RefusalKind, other_document
 
     lex = lexicon_for(toy.settings.kb_dir)
+    notice = _open(tmp_path_factory.mktemp("notice"), {"toy-notice": "toy-notice.txt"})
 
     def kind(index: Index, question: str) -> RefusalKind | None:
         r = other_document(analyze(question, index), index, lex)
         return r.kind if r else None
 
-    assert kind(toy, "按某某法，工地扬尘要罚款多少？") == RefusalKind.OTHER_DOCUMENT
-    # a title whose words the plan writes: named as a topic it passes, its provisions do not
-    assert kind(toy, "《工地扬尘整治》是什么？") is None
-    assert kind(toy, "按《工地扬尘整治》要罚款多少？") == RefusalKind.CITED_DOCUMENT
-    assert kind(toy, "根据有关规定，工地扬尘怎么整治？") is None
+    assert kind(toy, "按某某污染防治法，工地扬尘要罚款多少？") == RefusalKind.OTHER_DOCUMENT
+    # cited in 《》 by the notice: named as a topic it passes, its provisions do not
+    assert kind(notice, "《示例市扬尘污染防治条例》是什么？") is None
+    assert kind(notice, "按《示例市扬尘污染防治条例》工地要罚款多少？") == RefusalKind.CITED_DOCUMENT
+    assert kind(notice, "按示例市扬尘污染防治条例，工地要罚款多少？") == RefusalKind.CITED_DOCUMENT
+    assert kind(notice, "根据示例市扬尘污染防治条例，规划对工地有什么要求？") is None
+    assert kind(toy, "根据有关规定，工地扬尘要罚款多少？") is None
+    assert kind(toy, "工地扬尘按什么办法处罚？") is None
     # a law the library holds is answered from it
-    assert kind(library, "按示例省生态环境保护条例，超标排放怎么处理？") is None
-    a = ask(toy, "按某某法，工地扬尘要罚款多少？")
+    assert kind(library, "按示例省生态环境保护条例，超标排放要罚多少？") is None
+    a = ask(toy, "按某某污染防治法，工地扬尘要罚款多少？")
     _ok(toy, a)
-    assert not a.answerable and "《某某法》" in a.answer, a.answer
+    assert not a.answerable and "《某某污染防治法》" in a.answer, a.answer
 
 
 def test_grading_and_market_quotes_are_no_plan_s_content(toy: Index) -> None:
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.guard_kind("你觉得东区的治理比西区做得好吗？打个分吧") == "opinion"
     assert lex.guard_kind("现在的碳价是多少？") == "market"
-    # a resident's loose 你觉得 before a real question asks no grade
+    # a resident's loose 你觉得 before a real question asks no grade, and how a scheme scores is
+    # a topic
     assert lex.guard_kind("你觉得工地扬尘这种事规划管不管？") is None
+    assert lex.guard_kind("企业信用评价怎么打分？") is None
+    # price policies and funds are topics, not quotes
     assert lex.guard_kind("规划对差别电价有什么要求？") is None
+    assert lex.guard_kind("资金价格机制是什么？") is None
 
 
 def test_a_claims_wrong_year_is_corrected_from_the_text(toy: Index) -> None:
@@ -896,6 +918,7 @@ def test_how_to_get_something_done_is_no_plan_s_content(toy: Index) -> None:
     # what a thing is built of is no paperwork
     assert lex.guard_kind("建一段防护堤需要什么材料？") is None
     assert lex.guard_kind("申请排污许可证需要哪些材料？") == "advice"
+    assert lex.guard_kind("排污许可证需要哪些材料？") == "advice"
 
 
 def test_a_firm_no_document_names_is_not_covered(toy: Index) -> None:
@@ -926,6 +949,7 @@ def test_a_person_asked_by_a_title_no_document_writes_is_not_covered(toy: Index)
     # a title jieba cuts one character late (环境 / 局局长) is shown whole, not as 「局局长」
     shown = unknown_person(analyze("示例市环境局局长是谁？", toy), toy, lex)
     assert shown is not None and shown.endswith("局局长」") and shown != "「局局长」", shown
+    assert unknown_person(analyze("示例市环境局副局长是谁？", toy), toy, lex) == "「副局长」"
     # another region is refused as such before any title is looked at
     b = ask(toy, "北京市环境局局长是谁？")
     assert b.answerable is False and "北京" in b.answer, b.answer

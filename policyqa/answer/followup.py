@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from policyqa import stats
 from policyqa.lexicon import Lexicon
 from policyqa.query import Query, analyze, normalize_question
 from policyqa.refs import CHAPTER, COLUMN, SECTION, Ref, find_refs
@@ -161,20 +162,39 @@ def resolve(question: str, history: History, index: Any, lex: Lexicon, depth: in
                     runs.append([s_, e_])
             a, b = max(runs, key=lambda r: r[1] - r[0])
             new = _strip_cue(q.asked, lex)
+            modified = None
             if new.endswith("的") and len(new) > 1:
-                # 「那农村的呢」: another modifier of the same head. It takes the place of the first
-                # word when a topic word follows it directly (城市黑臭水体治理 → 农村黑臭水体治理),
-                # else it stands before the run (黑臭水体怎么治理 → 农村黑臭水体怎么治理)
-                first_end = max(e for s_, e in spans if s_ == a)
-                cut = first_end if any(s_ == first_end for s_, _ in spans) else a
-                out = out[:a] + new[:-1] + out[cut:]
-            else:
-                out = out[:a] + new + out[b:]
+                # 「那农村的呢」: another modifier of the same head, placed where the documents
+                # write it: before the run (农村黑臭水体 → 农村黑臭水体治理), in place of its first
+                # word (城市黑臭水体 → 农村黑臭水体), or of that word's own modifier (钢铁行业 →
+                # 水泥行业, 危险废物 → 医疗废物). When the text settles nothing, one word stands
+                # before the run (the head kept) and a topic of several words replaces it
+                new = new[:-1]
+                modified = _modified(out[a:b], spans, a, new, index)
+                if modified is None and len(q.topic) == 1:
+                    modified = new + out[a:b]
+            out = out[:a] + (modified if modified is not None else new) + out[b:]
             replaced = True
     if replaced:
         return out + "？"
     rest = cur
     return f"{base}，{rest}？" if rest else base + "？"
+
+
+def _modified(run: str, spans: list[tuple[int, int]], a: int, mod: str, index: Any) -> str | None:
+    """The run of topic words with the modifier ``mod`` put in where the documents write it
+    (see ``resolve``); None when the text settles nothing."""
+    first_end = max(e for s_, e in spans if s_ == a) - a
+    first = run[:first_end]
+    nxt = next((run[s_ - a : e - a] for s_, e in spans if s_ - a == first_end), "")
+    if stats.in_text(index, mod + first):
+        return mod + run
+    if nxt and stats.in_text(index, mod + nxt):
+        return mod + run[first_end:]
+    for p in index.tokenizer(first):
+        if p != first and first.startswith(p) and stats.in_text(index, mod + first[len(p) :]):
+            return mod + run[len(p) :]
+    return None
 
 
 def standalone(question: str, history: History, index: Any, lex: Lexicon) -> str:

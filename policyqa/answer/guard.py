@@ -164,8 +164,8 @@ def other_document(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
     """A document the question names in 《》 that the library neither holds nor quotes
     (「《环境保护法》里……怎么规定」): what it says cannot be answered from the library. A title
     the documents cite (《大气污染防治条例》 in a plan) is a topic of theirs, and passes — unless
-    its own provisions are asked (asks.yaml ``law_content``: 「按《…条例》要罚款多少」, 「按刑法要
-    判几年」), which a plan citing it does not hold. A document the library holds passes."""
+    its own provisions are asked (asks.yaml ``law_named`` then ``law_provision``: 「按《…条例》要罚款
+    多少」, 「按刑法要判几年」), which a plan citing it does not hold. A document the library holds passes."""
     if q.doc is not None:
         return None
     held = [n for d in index.docs for n in document_names(index, d)]
@@ -177,12 +177,22 @@ def other_document(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
         title = m.group(1).strip()
         if not stats.in_corpus(index, title) and not in_library(title):
             return Refusal(RefusalKind.OTHER_DOCUMENT, f"《{title}》")
-    pat = lex.asks.get("law_content")
-    for m in pat.finditer(lex.request_part(q.asked)) if pat is not None else ():
+    named, provision = lex.asks.get("law_named"), lex.asks.get("law_provision")
+    if named is None or provision is None:
+        return None
+    request = lex.request_part(q.asked)
+    for m in named.finditer(request):
         title = next((g for g in m.groups() if g), "").strip()
-        if title and not in_library(title):
-            kind = RefusalKind.CITED_DOCUMENT if stats.in_corpus(index, title) else RefusalKind.OTHER_DOCUMENT
-            return Refusal(kind, f"《{title}》")
+        after = request[m.end() :]
+        if not title or in_library(title) or not provision.search(after):
+            continue
+        if lex.ask_matches("kind_plan", after):
+            continue  # 「根据…条例，规划对…有什么要求」 asks what the plan says
+        # cited: the documents write the title in 《》 (a method they name, 面积法, is no law)
+        cited = stats.in_text(index, f"《{title}》") or (
+            not m.group(0).startswith("《") and stats.in_text(index, title + "》")
+        )
+        return Refusal(RefusalKind.CITED_DOCUMENT if cited else RefusalKind.OTHER_DOCUMENT, f"《{title}》")
     return None
 
 
@@ -246,13 +256,11 @@ def unknown_person(q: Query, index: Index, lex: Lexicon) -> str | None:
 
 
 def _title_shown(w: str, before: list[str], index: Index) -> str:
-    """The title as the user wrote it: a word whose tail is a far more common word in jieba's
-    dictionary (局局长 beside 局长) was cut one character late, and the character left over
-    belongs to the word before (生态环境局局长, not 局局长)."""
-    own = index.tokenizer.general_frequency(w)[0]
-    for i in range(1, len(w) - 1):
-        if index.tokenizer.general_frequency(w[i:])[0] > 10 * own:
-            return (before[-1] if before else "") + w
+    """The title as the user wrote it: a title whose first character repeats (局局长: 局 + 局长)
+    was cut one character late, and that character ends the word before (生态环境局局长, not
+    局局长). 副局长 is a title of its own."""
+    if len(w) >= 3 and w[0] == w[1] and index.tokenizer.general_frequency(w[1:])[0]:
+        return (before[-1] if before else "") + w
     return w
 
 
