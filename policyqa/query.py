@@ -103,6 +103,7 @@ class Query:
     content_chars: int = 0  # characters left once references, cues and fillers are removed
     # asks who issued the document, when, its 文号 — and nothing else (see ``_about_document``)
     about_document: bool = False
+    names_table: bool = False  # names the indicator table itself (asks.yaml ``table_named``)
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # debugging notes
 
     # references by kind (the first of each)
@@ -478,9 +479,12 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     if fixes:
         normalized = f"{normalized} {' '.join(dict.fromkeys(fixes))}"
     ind_nos: list[int] = [r.no for r in refs if r.kind == INDICATOR]
-    # a named chapter, section or 专栏 without indicator rows scopes the question away from tables
-    scoped_away = any(r.kind in (CHAPTER, SECTION) for r in refs) or any(
-        r.kind == COLUMN and not _column_has_rows(index, r) for r in refs
+    # a named chapter, section or 专栏 without indicator rows scopes the question away from tables,
+    # unless the table is named too (「指标表中的…与第一章所述的…相差多少」 reads both)
+    names_table = lex.ask_matches("table_named", asked)
+    scoped_away = not names_table and (
+        any(r.kind in (CHAPTER, SECTION) for r in refs)
+        or any(r.kind == COLUMN and not _column_has_rows(index, r) for r in refs)
     )
     if not ind_nos and lex.ask_matches("indicator_attribute", normalized) and not scoped_away:
         matched = match_indicators(normalized, index, doc)
@@ -513,6 +517,7 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
         doc=doc,
         english=english,
         content_chars=content_chars,
+        names_table=names_table,
         about_document=about_document,
     )
 

@@ -236,6 +236,25 @@ def test_a_column_narrowed_to_a_place_lists_the_items_naming_it(toy: Index) -> N
     assert choose(analyze("专栏2里东区有哪些钢铁企业？", toy), toy) != Intent.COLUMN
 
 
+def test_a_row_compared_with_the_text_reads_both(toy: Index) -> None:
+    """A question naming the table and a chapter compares the row's figure for its year with
+    the one the chapter's sentence gives, labelled as computed."""
+    from policyqa.answer.compose.indicator import compose_compare
+    from policyqa.cite import Citations
+
+    lex = lexicon_for(toy.settings.kb_dir)
+    q = analyze("主要指标表中空气质量优良天数比率的2025年目标，与第一章所述2025年的数值相差多少？", toy)
+    assert q.names_table and q.indicator_nos == (1,) and choose(q, toy) == Intent.COMPARE
+    prose = _evidence({"空气质量"}, sentence="到2025年，全市空气质量优良天数比率达到95%，PM2.5浓度持续下降。")
+    lines = compose_compare(toy, q, Citations(), lex, [prose])
+    assert "指标表中为95" in lines[0] and "正文中为95" in lines[0] and "两者相同" in lines[0], lines
+    other = _evidence({"空气质量"}, sentence="到2025年，全市空气质量优良天数比率达到96.5%。")
+    assert "相差1.5个百分点" in compose_compare(toy, q, Citations(), lex, [other])[0]
+    # without the table named, the row's own two years are compared
+    plain = analyze("空气质量优良天数比率2025年目标比2020年提高多少？", toy)
+    assert "提高1.9个百分点" in compose_compare(toy, plain, Citations(), lex, [prose])[0]
+
+
 def test_intent_comes_from_features_not_wording(toy: Index) -> None:
     # the same intent from different wordings, a different one when a feature changes
     assert choose(analyze("第二章主要讲了些什么", toy), toy) == Intent.NAVIGATION

@@ -131,7 +131,8 @@ def ask(
             intent = Intent.FREE  # a row's columns are its own years: 2015 is no column of it
         elif evidence.sub_regions(q, lex) and not q.explicit_indicator:
             intent = Intent.FREE  # a row is the whole region's: a place's figure is the text's or none
-        elif not q.explicit_indicator:
+        elif not q.explicit_indicator and not (q.names_table and (q.chapter_no or q.section_no)):
+            # (a question naming both the table and a part of the text reads both)
             intent = _row_or_prose(q, ev, intent)
         if intent != Intent.FREE:
             decision = evidence.Decision(evidence.Outcome.ANSWERED, "", tuple(_prose_for_row(q, ev)))
@@ -209,7 +210,19 @@ def _row_or_prose(q: Query, ev: list[evidence.Evidence], intent: Intent) -> Inte
 
 def _prose_for_row(q: Query, ev: list[evidence.Evidence]) -> list[evidence.Evidence]:
     """The text's own sentence stating the row's measure with a figure (the review chapter
-    often gives the same measure, sometimes by another method), at most one."""
+    often gives the same measure, sometimes by another method), at most one. A question that
+    names the table and a part of the text takes that part's best sentence with a figure for
+    its year."""
+    if q.names_table and (q.chapter_no or q.section_no):
+        for e in ev:
+            loc = e.unit.location
+            if e.unit.indicator is None and loc.chapter_no == (q.chapter_no or loc.chapter_no):
+                if (
+                    e.subject
+                    and any(f"{y}年" in e.sentence for y in q.years)
+                    and evidence.has_figure(e.sentence)
+                ):
+                    return [e]
     for e in ev:
         if e.unit.indicator is None and e.subject and evidence.has_figure(e.sentence):
             if e.coverage >= evidence.THRESHOLDS.answer:
@@ -236,7 +249,8 @@ def compose(
     docs = guard.docs_phrase(index, guard.docs_in_scope(q, index))
     lines: list[str] = []
     if intent in (Intent.INDICATOR, Intent.COMPARE):
-        lines = compose_compare(index, q, cites, lex) if intent == Intent.COMPARE else []
+        prose = list(decision.evidence) if decision else []
+        lines = compose_compare(index, q, cites, lex, prose) if intent == Intent.COMPARE else []
         lines = lines or compose_indicator(index, q, cites)
         for e in decision.evidence if decision else ():
             quote = evidence.quote_span(e.sentence, q)

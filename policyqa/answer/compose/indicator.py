@@ -1,5 +1,6 @@
 """Answers from an indicator table's rows: the value, target and attribute of one row, read
-field by field with the years its columns carry, and the difference between its two years.
+field by field with the years its columns carry, and the difference between its two years (or
+between a row's figure and the one the text gives for the same year, when both are named).
 
 A row's statement cites the row alone (the years are the table's columns). A computed
 difference is labelled as computed from the cited figures. Left out: sums across rows, units
@@ -18,6 +19,7 @@ from policyqa.models import KIND_INDICATOR, KIND_NOTE, Indicator, Unit, Value
 from policyqa.query import Query
 
 if TYPE_CHECKING:
+    from policyqa.answer.evidence import Evidence
     from policyqa.index import Index
 
 
@@ -87,21 +89,43 @@ def _dec(v: str | None) -> Decimal | None:
         return None
 
 
-def compose_compare(index: Index, q: Query, cites: Citations, lex: Lexicon) -> list[str]:
+def _prose_value(sentence: str, year: int) -> Decimal | None:
+    """The figure a sentence gives for a year (「其中2020年达到95.5%」 → 95.5), else None."""
+    m = re.search(rf"{year}年[^。；\d]{{0,16}}?(\d+(?:\.\d+)?)", sentence)
+    return Decimal(m.group(1)) if m else None
+
+
+def compose_compare(
+    index: Index, q: Query, cites: Citations, lex: Lexicon, prose: list[Evidence] | None = None
+) -> list[str]:
     """The difference between a row's target and its baseline where both hold one number,
-    then the row itself."""
+    then the row itself. A question that names the table and a part of the text compares the
+    row's figure for its year with the figure the text's sentence (``prose``) gives for it."""
     lines: list[str] = []
     for u in rows_of(index, q):
         ind = u.indicator
         if ind is None:
             continue
+        unit = "个百分点" if (ind.unit or "").strip() == "%" else (ind.unit or "")
+        if q.names_table and q.years and prose:
+            year = q.years[0]
+            cell = next((v for v in (ind.baseline, ind.target) if v.year == year), None)
+            vr = _dec(cell.value) if cell else None
+            vp = next((v for v in (_prose_value(e.sentence, year) for e in prose) if v is not None), None)
+            if vr is not None and vp is not None:
+                diff = abs(vp - vr).normalize()
+                gap = f"相差{diff:f}{unit}" if diff else "两者相同"
+                lines.append(
+                    f"#### {ind.name}{year}年：指标表中为{cell.value}，正文中为{vp.normalize():f}，"
+                    f"{gap}{lex.message('computed')}"
+                )
+                continue
         pairs = [(r.scope, r.baseline, r.target) for r in ind.rows] or [(None, ind.baseline, ind.target)]
         for scope, b, t in pairs:
             vb, vt = _dec(b.value), _dec(t.value)
             if vb is None or vt is None:
                 continue
             diff = vt - vb
-            unit = "个百分点" if (ind.unit or "").strip() == "%" else (ind.unit or "")
             verb = "提高" if diff > 0 else "降低" if diff < 0 else "持平"
             amount = "" if diff == 0 else f"{abs(diff).normalize():f}{unit}"
             who = f"{ind.name}（{scope}）" if scope else ind.name
