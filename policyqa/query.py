@@ -311,7 +311,8 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
             continue
         if RE_PERIOD.fullmatch(w):
             continue  # a period is scope (checked by the guard), not topic
-        variants = lex.variants(w, text)
+        # and the abbreviation the documents define for it (挥发性有机物 (VOCs)), or its term
+        variants = tuple(dict.fromkeys((*lex.variants(w, text), *stats.aliases(index, w))))
         if not any(stats.in_corpus(index, v) for v in variants):
             fixed = spelling.correct(w, index)  # 杨尘 → 扬尘
             if fixed:

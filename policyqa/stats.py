@@ -37,6 +37,7 @@ class IndexStats:
     places: frozenset[str] = frozenset()
     generic_chars: frozenset[str] = frozenset()
     corpus_lower: str = ""
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def of(index: Index) -> IndexStats:
@@ -73,7 +74,36 @@ def _compute(index: Index) -> IndexStats:
         years=years,
         places=frozenset(places),
         generic_chars=generic,
+        aliases=_aliases(index, vocab),
     )
+
+
+# 「挥发性有机物 (VOCs)」「细颗粒物（PM2.5）」: a term and the Latin abbreviation the text gives it
+_ALIAS = re.compile(r"([\u4e00-\u9fff]{2,12})\s*[（(]\s*([A-Za-z][A-Za-z0-9.]{1,9})\s*[)）]")
+
+
+def _aliases(index: Index, vocab: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Each abbreviation the documents define in brackets and go on to use on its own, both ways
+    (lower case): the sentences that write only the abbreviation (加强VOCs源头控制) hold the
+    term. The term is the longest tail of the characters before the bracket that the documents
+    use as a word (设区城市细颗粒物 (PM2.5) → 细颗粒物). Left out: abbreviations used only once,
+    where the bracket itself holds both forms."""
+    pairs: dict[str, set[str]] = {}
+    corpus = "\n".join(index.source_canon.values()).lower()
+    for src in index.source_canon.values():
+        for m in _ALIAS.finditer(src):
+            head, abbr = m.group(1), m.group(2).lower()
+            term = next((head[i:] for i in range(len(head) - 1) if head[i:].lower() in vocab), None)
+            if term is None or not re.search(r"[a-z]", abbr) or corpus.count(abbr) < 2:
+                continue
+            pairs.setdefault(term.lower(), set()).add(abbr)
+            pairs.setdefault(abbr, set()).add(term.lower())
+    return {k: tuple(sorted(v)) for k, v in pairs.items()}
+
+
+def aliases(index: Index, word: str) -> tuple[str, ...]:
+    """The abbreviation the documents give a term, or the term an abbreviation stands for."""
+    return of(index).aliases.get(word.lower(), ())
 
 
 def vocabulary(index: Index) -> frozenset[str]:

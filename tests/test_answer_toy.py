@@ -34,7 +34,9 @@ def _kb(tmp: Path, docs: dict[str, str]) -> Path:
     shutil.copytree(ROOT / "kb" / "lexicon", kb / "lexicon")
     for f in ("synonyms.tsv", "glossary-en.tsv", "stopwords.txt"):
         shutil.copy(ROOT / "kb" / f, kb / f)
-    (kb / "dict.txt").write_text("东区 50 ns\n西区 50 ns\n超低排放 50 n\n", encoding="utf-8")
+    (kb / "dict.txt").write_text(
+        "东区 50 ns\n西区 50 ns\n超低排放 50 n\n挥发性有机物 50 n\n", encoding="utf-8"
+    )
     for doc_id, name in docs.items():
         shutil.copy(DATA / name, kb / "plans" / f"{doc_id}.txt")
     (kb / "plans" / "toy-plan.meta.json").write_text(
@@ -253,6 +255,22 @@ def test_a_row_compared_with_the_text_reads_both(toy: Index) -> None:
     # without the table named, the row's own two years are compared
     plain = analyze("空气质量优良天数比率2025年目标比2020年提高多少？", toy)
     assert "提高1.9个百分点" in compose_compare(toy, plain, Citations(), lex, [prose])[0]
+
+
+def test_an_abbreviation_the_document_defines_is_a_form_of_its_term(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """「挥发性有机物（VOCs）」 defines VOCs: a sentence writing only VOCs holds the term."""
+    from policyqa import stats
+
+    notice = _open(tmp_path_factory.mktemp("abbr"), {"toy-notice": "toy-notice.txt"})
+    assert stats.aliases(notice, "挥发性有机物") == ("vocs",)
+    assert stats.aliases(notice, "VOCs") == ("挥发性有机物",)
+    q = analyze("汽修企业的挥发性有机物排放有什么要求？", notice)
+    term = next(t for t in q.terms if t.word == "挥发性有机物")
+    assert term.found_in("汽修企业喷漆工序vocs排放须达标。")
+    a = ask(notice, "汽修企业的挥发性有机物排放有什么要求？")
+    assert a.answerable and "喷漆工序" in a.answer, a.answer
 
 
 def test_intent_comes_from_features_not_wording(toy: Index) -> None:
