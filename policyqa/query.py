@@ -349,7 +349,7 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
     # a subject word the tokenizer cut into pieces or glued to its neighbours (「查酒驾」)
     low = text.lower()
     seen = " ".join(t.word for t in out)
-    for w in sorted(lex.topics, key=len, reverse=True):
+    for w in sorted(lex.topics, key=lambda w: (-len(w), w)):  # longest first, in a fixed order
         if w in low and w not in seen and not stats.in_corpus(index, w):
             out.append(Term(w, (w,), stats.idf(index, w), known=False, outside=True))
             seen += " " + w

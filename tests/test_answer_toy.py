@@ -273,6 +273,23 @@ def test_an_abbreviation_the_document_defines_is_a_form_of_its_term(
     assert a.answerable and "喷漆工序" in a.answer, a.answer
 
 
+def test_the_word_a_figure_is_asked_of_is_read_from_the_wording(toy: Index) -> None:
+    """「没有写明X的具体数字」 names the X the wording marks: after the cue (a measure word
+    between, the last of a run of words) or before it (a copula between); quantifiers are not it."""
+    from policyqa.answer.evidence import asked_head
+
+    lex = lexicon_for(toy.settings.kb_dir)
+
+    def head(question: str) -> str | None:
+        return asked_head(analyze(question, toy, lex), lex)
+
+    assert head("钢铁行业改造一共安排了多少亿元超低排放专项资金？") == "专项资金"
+    assert head("工地扬尘整治的预算是多少？") == "预算"
+    assert head("工地扬尘整治每吨多少钱？") is None
+    # a date asked beside a figure: the figure's word
+    assert head("扬尘整治哪一年完成，总投资是多少？") == "投资"
+
+
 def test_intent_comes_from_features_not_wording(toy: Index) -> None:
     # the same intent from different wordings, a different one when a feature changes
     assert choose(analyze("第二章主要讲了些什么", toy), toy) == Intent.NAVIGATION

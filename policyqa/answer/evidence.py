@@ -449,9 +449,9 @@ def decide(
                 # the sentence states with the question's other words (桂东…基地 总投资多少, 县县通
                 # 还差多少个县) is covered, its figure not: partly covered. So is a question that
                 # also asks something the sentence leaves out (每户补贴).
-                return Decision(Outcome.NOT_COVERED, f"{subj.word}的具体数字", (best,))
+                return Decision(Outcome.NOT_COVERED, f"{asked_head(q, lex) or subj.word}的具体数字", (best,))
             what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-            of_what = unfound[0] if unfound else (subj.word if subj else "")
+            of_what = asked_head(q, lex) or (unfound[0] if unfound else (subj.word if subj else ""))
             return Decision(Outcome.PARTIAL, f"{of_what}的{what}", tuple(strong))
         return Decision(Outcome.ANSWERED, "", tuple(evidence))
     subj = subject_term(q, evidence)
@@ -494,6 +494,44 @@ def decide(
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
 
 
+def asked_head(q: Query, lex: Lexicon | None) -> str | None:
+    """The word a figure or a date is asked of, for saying what the documents leave out — only
+    where the wording marks it: the topic words right after the cue, a measure word between, the
+    last of them (「多少补贴」「多少亿元生态环境保护专项资金」「多少张床位」), or the word right
+    before it, a copula between
+    (「税额是多少」「总投资多少」). Times and quantifiers (每年, 每吨; asks.yaml ``not_counted``)
+    are no such word. None otherwise: the caller falls back to the subject."""
+    if lex is None:
+        return None
+    request = asked_clauses(lex.request_part(q.asked), lex).lower()
+    # the cue of what the answer says is missing: a figure before a date (「哪一年建成、总投资多少」)
+    pat = lex.asks.get("amount" if q.has(Ask.AMOUNT) else "when")
+    m = pat.search(request) if pat is not None else None
+    if m is None:
+        return None
+    words = sorted(
+        (
+            t.word.lower()
+            for t in q.terms
+            if not t.place and not t.story and len(t.word) >= 2 and not lex.ask_matches("not_counted", t.word)
+        ),
+        key=len,
+        reverse=True,
+    )
+    after = request[m.end() :]
+    measure = lex.asks.get("counted_follows")
+    skip = measure.match(after) if measure is not None else None
+    after = after[skip.end() :] if skip else after
+    # the words after it, one after another: the last is the head (生态环境保护专项资金 → 专项资金)
+    head, at = None, 0
+    while (w := next((w for w in words if after.startswith(w, at)), None)) is not None:
+        head, at = w, at + len(w)
+    if head is None:
+        before = re.sub(r"(是|有|为|约|大约|大概|一共|总共|共)$", "", request[: m.start()])
+        head = next((w for w in words if before.endswith(w)), None)
+    return next((t.word for t in q.terms if t.word.lower() == head), None) if head else None
+
+
 def _figure_unstated(q: Query, evidence: list[Evidence], subj: Term | None, lex: Lexicon | None) -> str:
     """「X的具体数字」 when the question asks a figure (or a date) and no sentence on its subject
     gives one: sentences about raising funds answer no 「总投资多少」. Empty when one does, or
@@ -507,7 +545,8 @@ def _figure_unstated(q: Query, evidence: list[Evidence], subj: Term | None, lex:
     if any(e.attribute for e in evidence[:5] if e.subject):
         return ""
     what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
-    return f"{subj.word}的{what}" if subj is not None else f"这一{what}"
+    head = asked_head(q, lex) or (subj.word if subj is not None else None)
+    return f"{head}的{what}" if head else f"这一{what}"
 
 
 def _leads(q: Query, evidence: list[Evidence], t: Thresholds) -> bool:
