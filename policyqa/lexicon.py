@@ -37,6 +37,7 @@ LEXICON_FILES = (
     "lexicon/topics.txt",
     "lexicon/regions.tsv",
     "lexicon/messages.yaml",
+    "lexicon/dialect.tsv",
     "synonyms.tsv",
     "glossary-en.tsv",
 )
@@ -136,10 +137,13 @@ class Lexicon:
     glossary: tuple[tuple[str, tuple[str, ...]], ...] = ()
     messages: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    # dialect form → standard written form, longest form first (see plain)
+    dialect: tuple[tuple[str, str], ...] = ()
     # the regions' forms of two or more characters by their first two characters (see regions_in)
     _heads: dict[str, tuple[tuple[str, int], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _dialect: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         heads: dict[str, list[tuple[str, int]]] = {}
@@ -148,6 +152,16 @@ class Lexicon:
                 if len(f) >= 2:
                     heads.setdefault(f[:2], []).append((f, i))
         object.__setattr__(self, "_heads", {k: tuple(v) for k, v in heads.items()})
+        forms = "|".join(re.escape(f) for f, _ in self.dialect)
+        object.__setattr__(self, "_dialect", re.compile(forms) if forms else None)
+
+    def plain(self, text: str) -> str:
+        """The text with dialect forms in standard written Chinese (冇 → 没有, 唔 → 不), in one
+        pass so that a replacement is never replaced again."""
+        if self._dialect is None:
+            return text
+        table = dict(self.dialect)
+        return self._dialect.sub(lambda m: table[m.group(0)], text)
 
     def ask_matches(self, kind: str, text: str) -> bool:
         pat = self.asks.get(kind)
@@ -302,6 +316,7 @@ def load_lexicon(kb_dir: Path) -> Lexicon:
         synonyms=_terms(kb / "synonyms.tsv"),
         glossary=_terms(kb / "glossary-en.tsv"),
         messages=_yaml(kb / "lexicon/messages.yaml"),
+        dialect=tuple((a, b[0]) for a, b in _terms(kb / "lexicon/dialect.tsv") if b),
         fingerprint=lexicon_fingerprint(kb),
     )
 

@@ -429,7 +429,7 @@ def _read_across(index: Index, text: str, a: int, b: int) -> bool:
 def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
     """Read a question once into a ``Query``. Pure given the index and lexicon."""
     lex = lex or lexicon_for(index.settings.kb_dir)
-    asked = normalize_question(question)
+    asked = lex.plain(normalize_question(question))
     normalized = expand(asked, lex)
     doc = named_doc(asked, index)
     refs = [m.ref for m in find_refs(normalized, doc=doc)]

@@ -199,7 +199,7 @@ def _modified(run: str, spans: list[tuple[int, int]], a: int, mod: str, index: A
 
 def standalone(question: str, history: History, index: Any, lex: Lexicon) -> str:
     """``resolve`` with a bound on length (a pathological history cannot grow the question)."""
-    s = resolve(normalize_question(question) or question, history, index, lex)
-    if s == normalize_question(question):
+    s = resolve(lex.plain(normalize_question(question)) or question, history, index, lex)
+    if s == lex.plain(normalize_question(question)):
         return question
     return s if len(s) <= 4 * max(len(question), 50) else question
