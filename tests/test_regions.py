@@ -145,3 +145,13 @@ def test_the_generator_reproduces_the_committed_gazetteer() -> None:
     lines, dropped = generate(ADCODES)
     assert "\n".join(lines) + "\n" == (ROOT / "kb" / "lexicon" / "regions.tsv").read_text(encoding="utf-8")
     assert any(d.startswith("中山市\t中山\t") for d in dropped)
+
+
+def test_the_country_named_beside_the_plans_own_region_is_still_another_region(gx: Index) -> None:
+    """「全国的…是多少，广西比全国高多少」 asks a national figure too: naming the plan's own region
+    beside the country does not make the country's figure the plan's."""
+    question = "全国的空气质量优良天数比率是多少？广西比全国高多少？"
+    r = _refusal(gx, question)
+    assert r is not None and r.kind == guard.RefusalKind.OTHER_REGION and r.detail == "全国", r
+    # the country as the yardstick of a ranking is no such figure
+    assert _refusal(gx, "广西的空气质量优良天数比率在全国排第几？") is None

@@ -222,7 +222,23 @@ def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
             else:
                 words.append(w)
         own = [w for w in words[-2:] if len(w) >= 2 and not is_place(w)]
-        if own and not stats.in_text(index, own[-1]):
+        if own and stats.in_text(index, own[-1]):
+            # a kind of firm the documents know (石化) may follow a name they do not write
+            # (「中石油广西石化公司」): the words right before it, up to a particle or a filler
+            run: list[str] = []
+            for w in reversed(words[-4:-1]):
+                if len(w) < 2 or w in lex.fillers:
+                    break
+                run.append(w)
+            unknown = [w for w in run if w in request[: m.start()] and _name_like(index, w)]
+            if unknown:
+                start = request.rfind(unknown[-1], 0, m.start())
+                return "「" + request[start : m.end()] + "」"
+        if (
+            own
+            and not stats.in_text(index, own[-1])
+            and (m.group(0) != "公司" or any(_name_like(index, w) for w in own))
+        ):
             # the whole name: the words before it that no document writes either (星辰 糖业),
             # and a place in front (南宁糖业), at most three words
             i = len(words) - 1 - words[::-1].index(own[-1])
@@ -237,6 +253,15 @@ def unknown_organization(q: Query, index: Index, lex: Lexicon) -> str | None:
                     break
             return "「" + request[start : m.end()] + "」"
     return None
+
+
+NAME_FREQ = 50  # a word this frequent in jieba's general dictionary is a common word, not a name
+
+
+def _name_like(index: Index, w: str) -> bool:
+    """A word no document writes and the general dictionary hardly knows (中石油, not 物业):
+    the name of a firm, not a kind of one."""
+    return not stats.in_text(index, w) and index.tokenizer.general_frequency(w)[0] < NAME_FREQ
 
 
 def unknown_person(q: Query, index: Index, lex: Lexicon) -> str | None:
@@ -342,6 +367,15 @@ def doc_scopes(index: Index, lex: Lexicon) -> dict[str, tuple[str | None, frozen
     return got
 
 
+def _wider(names: list[str], lex: Lexicon, national: bool) -> list[str]:
+    """The countries (its own or another) among the regions a regional document does not cover:
+    a question that names one beside the document's own region (「全国的…是多少，本地比全国高
+    多少」) asks a figure of that country too, which the document states only with the topic."""
+    if national:
+        return []
+    return [n for n in names if (r := lex.region(n)) is not None and r.kind == "country"]
+
+
 def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> dict[str, Refusal]:
     """The documents in scope that cannot answer for the period or region the question names:
     another five-year period than the document's own, or another region than its own (a
@@ -360,7 +394,7 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
         period, own, national = scopes[d]
         other_period = any(period and p != period for p in q.periods)
         others = [name for name in q.regions if name not in own]
-        other_region = bool(others) and not (own & set(q.regions))
+        other_region = bool(others) and (not (own & set(q.regions)) or _wider(others, lex, national))
         if other_region and national:
             r = lex.region(others[0])
             other_region = r is not None and r.kind == "country"
@@ -379,7 +413,7 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
                 by_doc.setdefault(h.unit.doc, []).append(h)
     out: dict[str, Refusal] = {}
     for d in suspects:
-        period, own, _ = scopes[d]
+        period, own, national = scopes[d]
         doc_hits = by_doc.get(d, [])
         for p in q.periods:
             if period and p != period:
@@ -388,9 +422,10 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
         if d in out:
             continue
         others = [name for name in q.regions if name not in own]
-        if not others or own & set(q.regions):
+        wider = _wider(others, lex, national)
+        if not others or (own & set(q.regions) and not wider):
             continue
-        r = lex.region(others[0])
+        r = lex.region(wider[0] if wider else others[0])
         forms = r.forms if r else (others[0],)
         if not _co_mentioned(q, doc_hits, forms, lex=lex):
             out[d] = Refusal(RefusalKind.OTHER_REGION, forms[-1] if len(forms) > 1 else forms[0])
