@@ -7,8 +7,8 @@ heading under. The parser, question analysis, follow-ups and the citation checke
 functions, so 「第十二章」, 「chapter 12」 and the heading line 「第十二章 深化改革创新」 agree.
 
 Scope: Chinese numerals up to 九百九十九 and Arabic digits; English "chapter/section/column/box/
-indicator/article N". Left out: ranges (「第三至五章」 gives two refs, not three), 「上一章」 and
-other relative references (follow-ups resolve those against history).
+indicator/article N"; ranges (「第三至五章」「专栏2至专栏9」 refer to every part between).
+Left out: ranges of indicators, 「上一章」 and other relative references (follow-ups resolve those against history).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ _NUM = r"[一二三四五六七八九十百零〇两\d]{1,6}"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (CHAPTER, re.compile(rf"第\s*({_NUM})\s*章")),
     (SECTION, re.compile(rf"第\s*({_NUM})\s*节")),
-    # 「专栏一共…」 counts the columns; 「专栏2至专栏9」 are two refs
-    (COLUMN, re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3})(?!共)")),
+    # 「专栏一共…」 counts the columns (「专栏9共…」 is 专栏9)
+    (COLUMN, re.compile(r"专栏\s*(\d{1,2}|[一二三四五六七八九十]{1,3}(?!共))")),
     (ARTICLE, re.compile(rf"第\s*({_NUM})\s*条")),
     # 第17项指标 / 第十七个指标 / 指标17 / 17号指标 — but not 「指标2020年」
     (INDICATOR, re.compile(rf"第\s*({_NUM})\s*(?:项|个)?\s*指标")),
@@ -40,6 +40,20 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (INDICATOR, re.compile(r"\bindicator\s+(?:no\.?\s*)?(\d{1,2})\b", re.I)),
     (ARTICLE, re.compile(r"\barticle\s+(\d{1,3})\b", re.I)),
 )
+# A range of parts of one kind: its two numerals; the parts between are referred to too.
+_TO = r"\s*(?:至|到|—|-|~|～)\s*"
+_RANGES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (CHAPTER, re.compile(rf"第\s*({_NUM})\s*章?{_TO}第?\s*({_NUM})\s*章")),
+    (SECTION, re.compile(rf"第\s*({_NUM})\s*节?{_TO}第?\s*({_NUM})\s*节")),
+    (
+        COLUMN,
+        re.compile(
+            rf"专栏\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_TO}(?:专栏)?\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})"
+        ),
+    ),
+    (ARTICLE, re.compile(rf"第\s*({_NUM})\s*条?{_TO}第?\s*({_NUM})\s*条")),
+)
+MAX_RANGE = 30  # a wider range is read as its two ends only
 # A heading line: the ref at the very start, then the title.
 _HEADINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (CHAPTER, re.compile(rf"^第({_NUM})章(?:\s+|(?=[^\s]))(.*)$")),
@@ -127,6 +141,14 @@ def find_refs(text: str, doc: str | None = None) -> list[RefMatch]:
     (「第二章第三节」) becomes one section ref carrying its chapter."""
     found: list[RefMatch] = []
     taken: list[tuple[int, int]] = []
+    for kind, pat in _RANGES:
+        for m in pat.finditer(text):
+            a, b = _number(m.group(1)), _number(m.group(2))
+            if a is None or b is None or not a < b <= a + MAX_RANGE:
+                continue
+            # every part of the range shares the range's span (strip_refs blanks it once)
+            found += [RefMatch(Ref(kind, n, doc=doc), m.start(), m.end()) for n in range(a, b + 1)]
+            taken.append((m.start(), m.end()))
     for kind, pat in _PATTERNS:
         for m in pat.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in taken):
@@ -168,6 +190,6 @@ def heading_ref(line: str, chapter: int | None = None) -> tuple[Ref, str] | None
 def strip_refs(text: str) -> str:
     """The text with its references blanked out (they are no topic words)."""
     out = text
-    for r in reversed(find_refs(text)):
-        out = out[: r.start] + " " + out[r.end :]
+    for start, end in sorted({(r.start, r.end) for r in find_refs(text)}, reverse=True):
+        out = out[:start] + " " + out[end:]
     return out

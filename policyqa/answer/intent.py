@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from policyqa.query import Ask, Query
-from policyqa.refs import ARTICLE, COLUMN
+from policyqa.refs import ARTICLE, CHAPTER, COLUMN, Ref
 
 if TYPE_CHECKING:
     from policyqa.index import Index
@@ -60,6 +60,8 @@ def choose(q: Query, index: Index) -> Intent:
             return Intent.TABLE
     if q.has(Ask.OUTLINE) and not refs and not topic:
         return Intent.OUTLINE
+    if range_parts(q) and not q.places and _only_title_words(q, index, range_parts(q)):
+        return Intent.OUTLINE  # 「专栏2至专栏9有哪几类工程」: the parts' headings
     if q.about_document and not refs:
         return Intent.DOCUMENT  # 「规划是哪年印发的」: nothing asked of its content
     if q.has(Ask.WHERE) and q.chapter_no is None and q.column_no is None and ARTICLE not in refs:
@@ -86,6 +88,34 @@ def choose(q: Query, index: Index) -> Intent:
     if q.has(Ask.LIST):
         return Intent.LIST
     return Intent.FREE
+
+
+def range_parts(q: Query) -> list[Ref]:
+    """Several chapters or several 专栏 the question names together (「第三章到第五章」
+    「专栏2至专栏9」), in order; [] for one part or parts of mixed kinds."""
+    parts = [r for r in q.refs if r.kind in (CHAPTER, COLUMN)]
+    if len(parts) < 2 or len(parts) != len(q.refs) or len({r.kind for r in parts}) > 1:
+        return []
+    return sorted(set(parts), key=lambda r: r.no)
+
+
+def _only_title_words(q: Query, index: Index, parts: list[Ref]) -> bool:
+    """Are the question's topic words, places aside, all in the titles of the parts it names
+    (or the name of their kind, 专栏 / 章)?"""
+    nos = {r.no for r in parts}
+    kind = parts[0].kind
+    titles = [
+        p.title
+        for d in index.docs.values()
+        if not q.doc or d.id == q.doc
+        for p in (d.columns if kind == COLUMN else d.chapters)
+        if p.no in nos
+    ]
+    return bool(titles) and all(
+        t.word in ("专栏", "章", "章节") or any(t.word in title for title in titles)
+        for t in q.topic
+        if not t.place
+    )
 
 
 def _only_column_words(q: Query, index: Index) -> bool:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from policyqa.answer.intent import range_parts
 from policyqa.cite import Citations, mark_each_sentence
 from policyqa.models import KIND_HEADER, KIND_INDICATOR, Document, Unit
 from policyqa.query import Ask, Query
+from policyqa.refs import COLUMN
 from policyqa.text import split_sentences, to_cn_number
 
 if TYPE_CHECKING:
@@ -222,8 +224,21 @@ def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
     """The chapters (or, asked about 专栏, the boxed columns), each heading cited."""
     lines: list[str] = []
     columns = "专栏" in q.asked
+    parts = range_parts(q)
     docs, rest = shown(scoped_docs(q, index))
     for doc in docs:
+        if parts:  # 「专栏2至专栏9」「第三章到第五章」: those parts only
+            nos = {r.no for r in parts}
+            kind_cols = parts[0].kind == COLUMN
+            found = [p for p in (doc.columns if kind_cols else doc.chapters) if p.no in nos]
+            heads = [u for p in found if (u := index.units.get(p.id)) is not None]
+            if not heads:
+                continue
+            lines += doc_head(index, doc, [d.id for d in docs])
+            first, last = parts[0].label, parts[-1].label
+            lines.append(f"#### {first}至{last}共{len(heads)}{'个专栏' if kind_cols else '章'}")
+            lines += [f"- {u.text}{cites.marks(cites.cite(u))}" for u in heads]
+            continue
         n_sec = sum(len(c.sections) for c in doc.chapters)
         lines += doc_head(index, doc, [d.id for d in docs])
         lines.append(f"#### 共{len(doc.chapters)}章、{n_sec}节、{len(doc.columns)}个专栏")
