@@ -92,8 +92,11 @@ class Tokenizer:
 
 
 # jieba's part-of-speech tags of words that name no thing: measure words. Its other tags are too
-# noisy for this (大宗 is a numeral, 沿海 / 上游 direction words, 夜间 a time word, 快递 a verb)
+# noisy for this (大宗 is a numeral, 沿海 / 上游 direction words, 夜间 a time word, 快递 a verb).
+# jieba tags units of money and weight as numerals (吨, 元, 万吨, 亿元): of its numeral words, those
+# of one character or a multiplier and a unit are measure words too
 _NON_NOUN_TAGS = frozenset({"q", "mq"})
+_MULTIPLIERS = "十百千万亿"
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,6 +108,12 @@ def _non_noun_words() -> frozenset[str]:
         for raw in f:
             parts = raw.decode("utf-8").split()
             if len(parts) >= 3 and parts[2] in _NON_NOUN_TAGS:
+                out.add(parts[0])
+            elif (
+                len(parts) >= 3
+                and parts[2] == "m"
+                and (len(parts[0]) == 1 or (parts[0][0] in _MULTIPLIERS and len(parts[0]) <= 4))
+            ):
                 out.add(parts[0])
     return frozenset(out)
 

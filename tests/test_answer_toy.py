@@ -1018,3 +1018,83 @@ def test_who_issued_a_document_and_when_is_read_from_its_notice(toy: Index) -> N
     for other in ("工地扬尘整治方案什么时候印发？", "新的规划什么时候发布？", "这个数据是谁发布的？"):
         assert choose(analyze(other, toy), toy) != Intent.DOCUMENT, other
     assert choose(analyze("规划的文号是多少？", toy), toy) == Intent.DOCUMENT
+
+
+def test_dialect_forms_read_as_standard_written_chinese(toy: Index) -> None:
+    """Residents type Cantonese and southwestern Mandarin (冇, 唔, 嘅); the question is read as
+    its standard form, so it finds what the standard wording finds."""
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.plain("工地扬尘有冇人管？佢哋唔理") == "工地扬尘有没有人管？他们不理"
+    assert lex.plain("体系晒太阳") == "体系晒太阳"  # forms that are standard words stay
+    dialect, standard = ask(toy, "工地扬尘有冇人管嘅？"), ask(toy, "工地扬尘有没有人管的？")
+    assert dialect.answerable and dialect.answer == standard.answer, dialect.answer
+
+
+def test_an_approximate_or_negated_count_in_a_story_asks_no_figure(toy: Index) -> None:
+    for told in ("门口天天过几十台渣土车，扬尘怎么管？", "河里钓一天都没几条鱼，有没有禁渔？"):
+        assert not analyze(told, toy).has(Ask.AMOUNT), told
+    for asked in ("东区有几个钢铁企业要改造？", "空气质量优良天数比率要达到几成？"):
+        assert analyze(asked, toy).has(Ask.AMOUNT), asked
+
+
+def test_a_range_of_parts_refers_to_every_part_between(toy: Index) -> None:
+    from policyqa.refs import CHAPTER, COLUMN, find_refs, strip_refs
+
+    assert [(r.ref.kind, r.ref.no) for r in find_refs("专栏2至专栏5共设置了哪几类工程")] == [
+        (COLUMN, n) for n in range(2, 6)
+    ]
+    assert [r.ref.no for r in find_refs("第三至五章讲什么") if r.ref.kind == CHAPTER] == [3, 4, 5]
+    assert strip_refs("第一章到第二章讲什么") == " 讲什么"
+    assert find_refs("专栏一共有几个") == []
+    a = ask(toy, "专栏1至专栏2分别是什么？")
+    _ok(toy, a)
+    assert "专栏1至专栏2共2个专栏" in a.answer and "重点工程" in a.answer and "主要指标" in a.answer, a.answer
+    b = ask(toy, "第一章到第二章各讲什么？")
+    assert "第一章至第二章共2章" in b.answer and "总体要求" in b.answer and "重点任务" in b.answer, b.answer
+
+
+def test_a_bare_company_is_a_name_only_when_the_dictionary_hardly_knows_its_word(toy: Index) -> None:
+    from policyqa.answer.guard import unknown_organization
+
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert unknown_organization(analyze("华润电力公司的钢铁企业要做超低排放改造吗？", toy), toy, lex)
+    # a kind the plan knows after a name it does not (华润钢铁有限公司) is still a name
+    assert unknown_organization(analyze("华润钢铁有限公司要做超低排放改造吗？", toy), toy, lex)
+    for common in ("小区物业公司不管工地扬尘，规划管不管？", "那家钢铁公司要做超低排放改造吗？"):
+        assert unknown_organization(analyze(common, toy), toy, lex) is None, common
+
+
+def test_a_multiplier_and_a_unit_name_no_thing() -> None:
+    from policyqa.tokenize import Tokenizer
+
+    assert all(Tokenizer.names_no_thing(w) for w in ("万吨", "亿元", "吨", "微克"))
+    assert not any(Tokenizer.names_no_thing(w) for w in ("大宗", "百姓", "钢铁"))
+
+
+def test_a_figure_asked_for_a_year_is_the_dated_sentence_s_not_an_undated_one() -> None:
+    """「到2025年…要达到多少」: a sentence that says 2025 and covers the question as well as an
+    undated one with a figure (a review's 「核准经营规模423.6万吨/年」) answers it, in words."""
+    from policyqa.answer.evidence import Outcome, decide
+    from policyqa.query import Query, Term
+
+    terms = (Term("危险废物", ("危险废物",), 3.0), Term("处置能力", ("处置能力",), 2.0))
+    asked = "到2025年危险废物处置能力要达到多少？"
+    q = Query(
+        text=asked, normalized=asked, asked=asked, terms=terms, years=(2025,), asks=frozenset({Ask.AMOUNT})
+    )
+    dated = _evidence(
+        {"危险废物", "处置能力"}, sentence="到2025年危险废物处置能力满足实际需求。", attribute=False
+    )
+    undated = _evidence({"危险废物", "处置能力"}, sentence="危险废物处置能力423.6万吨/年。", score=1.2)
+    d = decide(q, [undated, dated])
+    assert d.outcome == Outcome.PARTIAL and d.evidence[0] is dated, d
+    # an undated figure that covers the question better still answers
+    weaker = _evidence({"危险废物"}, sentence="到2025年危险废物得到管控。", coverage=0.5, attribute=False)
+    better = _evidence({"危险废物", "处置能力"}, sentence="危险废物处置能力423.6万吨/年。", coverage=0.8)
+    assert decide(q, [better, weaker]).outcome == Outcome.ANSWERED
+
+
+def test_a_day_s_reading_asked_with_its_abbreviation_in_brackets(toy: Index) -> None:
+    lex = lexicon_for(toy.settings.kb_dir)
+    assert lex.guard_kind("明天东区的空气质量指数（AQI）会是多少？") == "weather"
+    assert lex.guard_kind("规划对空气质量指数（AQI）有什么要求？") is None

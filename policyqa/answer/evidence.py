@@ -427,11 +427,19 @@ def decide(
         # the whole region or for other places: partly covered, and the answer says whose it is
         what = "具体数字" if q.has(Ask.AMOUNT) else "具体时间"
         return Decision(Outcome.PARTIAL, f"{cities[0]}的{what}", tuple(e for e in evidence if e.subject))
+    strong = _dated_first(q, strong)
     if strong:
         if (q.has(Ask.AMOUNT) or q.has(Ask.WHEN)) and not any(e.attribute for e in strong):
             subj = subject_term(q, evidence)
             # the figure of what the text leaves out (「补贴」), else of the subject
-            unfound = [x.word for x in q.terms if x.known and not x.place and x.word not in strong[0].found]
+            unfound = [
+                x.word
+                for x in q.terms
+                if x.known
+                and not x.place
+                and x.word not in strong[0].found
+                and not Tokenizer.names_no_thing(x.word)
+            ]
             asked_apart = [x for x in q.terms if x.named and not x.place and x.word not in strong[0].found]
             if (
                 subj is not None
@@ -492,6 +500,22 @@ def decide(
         detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
         return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def _dated_first(q: Query, strong: list[Evidence]) -> list[Evidence]:
+    """A figure asked for a year (「到2025年…要达到多少」): the sentences that say the year, when
+    one covers the question as well as any undated sentence with a figure does. A figure of no
+    stated year (the review's 「核准经营规模423.6万吨/年」) is then not the year's; the dated
+    sentence answers, in words when it gives no figure (「满足实际需求并有一定余量」)."""
+    if not (q.years and q.has(Ask.AMOUNT)):
+        return strong
+    dated = [e for e in strong if any(str(y) in e.sentence for y in q.years)]
+    undated = [e for e in strong if e not in dated and e.attribute]
+    if not dated or not undated or any(e.attribute for e in dated):
+        return strong
+    if max(e.coverage for e in dated) < max(e.coverage for e in undated):
+        return strong
+    return dated
 
 
 def asked_head(q: Query, lex: Lexicon | None) -> str | None:
