@@ -1098,3 +1098,29 @@ def test_a_day_s_reading_asked_with_its_abbreviation_in_brackets(toy: Index) -> 
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.guard_kind("明天东区的空气质量指数（AQI）会是多少？") == "weather"
     assert lex.guard_kind("规划对空气质量指数（AQI）有什么要求？") is None
+
+
+def test_a_second_thing_asked_comes_into_the_answer_whatever_place_the_first_named() -> None:
+    """「东区钓不到鱼，要不要禁渔？有没有人放鱼苗」: the best sentence (鱼苗, naming 东区) is not the
+    whole answer; the sentence on 禁渔 comes too, though it names no place."""
+    from policyqa.answer.compose.free import pick
+    from policyqa.answer.evidence import Decision, Outcome
+    from policyqa.answer.intent import Intent
+    from policyqa.query import Query, Term
+
+    terms = (
+        Term("东区", ("东区",), 3.0, place=True),
+        Term("禁渔", ("禁渔",), 5.0),
+        Term("鱼苗", ("鱼苗",), 5.0),
+    )
+    asked = "东区钓不到鱼，要不要禁渔？有没有人放鱼苗？"
+    q = Query(text=asked, normalized=asked, asked=asked, terms=terms, asks=frozenset({Ask.WHETHER}))
+    best = _evidence(
+        {"东区", "鱼苗"}, sentence="在东区开展增殖放流。", coverage=0.56, subject=False, score=1.8
+    )
+    second = _evidence(
+        {"禁渔"}, sentence="重点水域实行禁渔期制度。", coverage=0.17, score=1.35, unplaced=True
+    )
+    aside = _evidence({"东区"}, sentence="东区水质保持优良。", coverage=0.2, subject=False, score=1.3)
+    chosen = pick(q, Decision(Outcome.ANSWERED, "", (best, second, aside)), Intent.FREE)
+    assert [e.sentence for e in chosen] == [best.sentence, second.sentence]

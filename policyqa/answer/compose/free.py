@@ -54,6 +54,7 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
         first = next((e for e in rest[:7] if e.subject), None)  # the evidence decide read
         if first is not None:
             rest = [first] + [e for e in rest if e is not first]
+    facets = _facets(q)
     for e in rest:
         if len(out) >= limit:
             break
@@ -62,16 +63,32 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
         keep = ev_mod.THRESHOLDS.keep
         # ... on its score alone: its coverage may be lower, it holds what the best lacks
         completes = e.subject and not any(o.subject for o in out)
-        if e.score < keep * best.score or (e.coverage < keep * best.coverage and not completes):
+        # a second thing the question asks (「要不要禁渔？有没有人放鱼苗」) that no sentence so
+        # far holds: the answer needs it, whatever place the first one named
+        adds = any(w in e.found and not any(w in o.found for o in out) for w in facets)
+        if e.score < keep * best.score or (e.coverage < keep * best.coverage and not (completes or adds)):
             continue
-        if not (e.subject or (e.found and e.found >= best.found)):
+        if not (e.subject or adds or (e.found and e.found >= best.found)):
             continue
-        if e.unplaced and not best.unplaced:  # the place asked, once the best names it
+        if e.unplaced and not best.unplaced and not adds:  # the place asked, once the best names it
             continue
         out.append(e)
         seen.add(e.sentence)
         per_unit[e.unit.id] = per_unit.get(e.unit.id, 0) + 1
     return out
+
+
+FACET_SHARE = 0.5  # a topic word this heavy beside the heaviest is a thing the question asks
+
+
+def _facets(q: Query) -> set[str]:
+    """The heavy topic words the question asks about (not places, not its story's): each is a
+    thing the answer should hold when the evidence does."""
+    words = [t for t in q.topic if t.known and not t.place and not t.story]
+    if len(words) < 2:
+        return set()
+    top = max(t.weight for t in words)
+    return {t.word for t in words if t.weight >= FACET_SHARE * top}
 
 
 def _with_development(e: Evidence, quote: str) -> str:
