@@ -54,7 +54,8 @@ class Thresholds:
 
 
 THRESHOLDS = Thresholds()
-SUBJECT_TOP = 5  # the subject is the heaviest term these best sentences hold (see subject_term)
+SUBJECT_TOP = 5
+RARE_TERM_UNITS = 4  # a documents' term written in this few units is looked up, not searched  # the subject is the heaviest term these best sentences hold (see subject_term)
 
 _YEAR_TOKEN = re.compile(r"(?:19|20)\d\d\s*年?")
 _FIGURE = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:级|个|项|类|条|种|家|座|批|次|倍|成|轮)|分之")
@@ -242,6 +243,21 @@ def _candidates(index: Index, q: Query, hits: list[Hit], limit: int) -> list[tup
                 if u.id not in seen and u.doc in wanted:
                     out.append((limit, u))
                     seen.add(u.id)
+    # the documents' own term the synonym table gives for a word of the question (毒气 → 有毒有害
+    # 气体): the few units that write it with another word of the question (化工园区), which a
+    # rambling question's other words may rank low
+    seen = {u.id for _, u in out}
+    for term in q.topic:
+        if not term.known or term.place or term.story:
+            continue
+        others = [t for t in q.topic if t is not term and t.known]
+        for v in term.variants[1:]:
+            us = [u for u in units_naming(index, v) if u.doc in docs and (not scoped or in_scope(u, q))]
+            if len(us) > RARE_TERM_UNITS:
+                continue
+            us = [u for u in us if u.id not in seen and any(t.found_in(u.text.lower()) for t in others)]
+            out += [(limit, u) for u in us]
+            seen.update(u.id for u in us)
     return [(r, u) for r, u in out if u.kind not in (KIND_HEADING, KIND_TABLE_HEAD, KIND_TITLE)]
 
 
