@@ -289,6 +289,24 @@ def match_indicators(text: str, index: Index, doc: str | None = None) -> tuple[t
     return tuple((d, no) for s, d, no in passing if s >= top - 1e-9)
 
 
+def _split_typos(text: str, index: Index) -> list[str]:
+    """Two characters the tokenizer leaves single because one is a homophone typo (垃圾分累 →
+    分 / 累): the pair, when no dictionary lists it and it sounds like a word of the documents
+    (分类) with a character in common (``spelling.correct``)."""
+    from policyqa import spelling, stats
+
+    spans = index.tokenizer.word_spans(text)
+    out = []
+    for (a, b), (c, d) in zip(spans, spans[1:], strict=False):
+        pair = text[a:d]
+        if b - a == 1 and d - c == 1 and RE_CJK.fullmatch(text[a]) and RE_CJK.fullmatch(text[c]):
+            # a pair the general dictionary lists (讲到) is meant as written
+            known = stats.in_text(index, pair) or index.tokenizer.general_frequency(pair)[0] > 0
+            if not known and spelling.correct(pair, index):
+                out.append(pair)
+    return out
+
+
 def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
     """Content words of the question (≥ 2 characters, not fillers, not ask cues), each with
     the documents' terms for it and its IDF. Latin words count only when the documents use
@@ -298,7 +316,7 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
     vocab = stats.vocabulary(index)
     places = stats.place_names(index)
     out: list[Term] = []
-    for w in dict.fromkeys(index.tokenizer.words(text)):
+    for w in dict.fromkeys([*index.tokenizer.words(text), *_split_typos(text, index)]):
         if len(w) < 2 or w in lex.fillers or w.isdigit() or RE_YEAR.fullmatch(w):
             continue
         if (

@@ -1142,3 +1142,15 @@ def test_the_documents_term_for_a_question_s_word_is_looked_up_with_another_word
     assert any("工地扬尘" in text for text in looked_up), looked_up
     alone = analyze("灰尘谁管？", toy, lex)
     assert _candidates(toy, alone, [], 8) == []
+
+
+def test_a_typo_that_splits_a_word_into_characters_is_corrected(toy: Index) -> None:
+    """「森林覆该率」: jieba leaves 覆 and 该 single; the pair sounds like the plan's 覆盖 and shares
+    a character with it, so it is read as 覆盖. A pair of ordinary single characters is not."""
+    from policyqa.query import _split_typos
+
+    assert _split_typos("森林覆该率多少？", toy) == ["覆该"]
+    terms = {t.word: t.variants for t in analyze("森林覆该率多少？", toy).terms}
+    assert "覆盖" in terms.get("覆该", ()), terms
+    assert _split_typos("我家门口有条河，有人管吗", toy) == []
+    assert _split_typos("规划有没有讲到扬尘？", toy) == []  # 讲到 is in the dictionary
