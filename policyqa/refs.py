@@ -45,10 +45,11 @@ _TO = r"\s*(?:至|到|—|-|~|～)\s*"
 _RANGES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (CHAPTER, re.compile(rf"第\s*({_NUM})\s*章?{_TO}第?\s*({_NUM})\s*章")),
     (SECTION, re.compile(rf"第\s*({_NUM})\s*节?{_TO}第?\s*({_NUM})\s*节")),
+    # not 「专栏1到2025年」: the second numeral begins no year
     (
         COLUMN,
         re.compile(
-            rf"专栏\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_TO}(?:专栏)?\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})"
+            rf"专栏\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_TO}(?:专栏)?\s*(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})(?![\d年])"
         ),
     ),
     (ARTICLE, re.compile(rf"第\s*({_NUM})\s*条?{_TO}第?\s*({_NUM})\s*条")),

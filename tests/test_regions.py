@@ -155,3 +155,5 @@ def test_the_country_named_beside_the_plans_own_region_is_still_another_region(g
     assert r is not None and r.kind == guard.RefusalKind.OTHER_REGION and r.detail == "全国", r
     # the country as the yardstick of a ranking is no such figure
     assert _refusal(gx, "广西的空气质量优良天数比率在全国排第几？") is None
+    # nor is asking how the region stands in the country, which asks no figure of it
+    assert _refusal(gx, "广西的空气质量在全国是什么水平？") is None

@@ -367,11 +367,12 @@ def doc_scopes(index: Index, lex: Lexicon) -> dict[str, tuple[str | None, frozen
     return got
 
 
-def _wider(names: list[str], lex: Lexicon, national: bool) -> list[str]:
-    """The countries (its own or another) among the regions a regional document does not cover:
-    a question that names one beside the document's own region (「全国的…是多少，本地比全国高
-    多少」) asks a figure of that country too, which the document states only with the topic."""
-    if national:
+def _wider(q: Query, names: list[str], lex: Lexicon, national: bool) -> list[str]:
+    """The countries (its own or another) among the regions a regional document does not cover,
+    when a figure is asked: a question that names one beside the document's own region (「全国的
+    …是多少，本地比全国高多少」) asks the country's figure too, which the document states only
+    with the topic. Asked how the region stands in the country (「在全国是什么水平」) it is not."""
+    if national or not (q.has(Ask.AMOUNT) or q.has(Ask.COMPARE)):
         return []
     return [n for n in names if (r := lex.region(n)) is not None and r.kind == "country"]
 
@@ -394,7 +395,7 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
         period, own, national = scopes[d]
         other_period = any(period and p != period for p in q.periods)
         others = [name for name in q.regions if name not in own]
-        other_region = bool(others) and (not (own & set(q.regions)) or _wider(others, lex, national))
+        other_region = bool(others) and (not (own & set(q.regions)) or _wider(q, others, lex, national))
         if other_region and national:
             r = lex.region(others[0])
             other_region = r is not None and r.kind == "country"
@@ -422,7 +423,7 @@ def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> d
         if d in out:
             continue
         others = [name for name in q.regions if name not in own]
-        wider = _wider(others, lex, national)
+        wider = _wider(q, others, lex, national)
         if not others or (own & set(q.regions) and not wider):
             continue
         r = lex.region(wider[0] if wider else others[0])

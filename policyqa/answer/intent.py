@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from policyqa.lexicon import lexicon_for
 from policyqa.query import Ask, Query
 from policyqa.refs import ARTICLE, CHAPTER, COLUMN, Ref
 
@@ -101,7 +102,7 @@ def range_parts(q: Query) -> list[Ref]:
 
 def _only_title_words(q: Query, index: Index, parts: list[Ref]) -> bool:
     """Are the question's topic words, places aside, all in the titles of the parts it names
-    (or the name of their kind, 专栏 / 章)?"""
+    (or the name of their kind, 专栏 / 章, or a verb of what parts hold, asks.yaml ``part_verbs``)?"""
     nos = {r.no for r in parts}
     kind = parts[0].kind
     titles = [
@@ -111,8 +112,11 @@ def _only_title_words(q: Query, index: Index, parts: list[Ref]) -> bool:
         for p in (d.columns if kind == COLUMN else d.chapters)
         if p.no in nos
     ]
+    lex = lexicon_for(index.settings.kb_dir)
     return bool(titles) and all(
-        t.word in ("专栏", "章", "章节") or any(t.word in title for title in titles)
+        t.word in ("专栏", "章", "章节")
+        or any(t.word in title for title in titles)
+        or lex.ask_matches("part_verbs", t.word)
         for t in q.topic
         if not t.place
     )

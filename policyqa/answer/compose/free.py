@@ -54,7 +54,8 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
         first = next((e for e in rest[:7] if e.subject), None)  # the evidence decide read
         if first is not None:
             rest = [first] + [e for e in rest if e is not first]
-    facets = _facets(q)
+    # (a table row holds the table's words, not a second topic: rows never add one)
+    facets = _facets(q) if intent in (Intent.FREE, Intent.LIST) else set()
     for e in rest:
         if len(out) >= limit:
             break
@@ -65,7 +66,9 @@ def pick(q: Query, decision: Decision, intent: Intent) -> list[Evidence]:
         completes = e.subject and not any(o.subject for o in out)
         # a second thing the question asks (「要不要禁渔？有没有人放鱼苗」) that no sentence so
         # far holds: the answer needs it, whatever place the first one named
-        adds = any(w in e.found and not any(w in o.found for o in out) for w in facets)
+        adds = e.unit.indicator is None and any(
+            w in e.found and not any(w in o.found for o in out) for w in facets
+        )
         if e.score < keep * best.score or (e.coverage < keep * best.coverage and not (completes or adds)):
             continue
         if not (e.subject or adds or (e.found and e.found >= best.found)):

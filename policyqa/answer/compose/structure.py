@@ -235,8 +235,13 @@ def compose_outline(index: Index, q: Query, cites: Citations) -> list[str]:
             if not heads:
                 continue
             lines += doc_head(index, doc, [d.id for d in docs])
-            first, last = parts[0].label, parts[-1].label
-            lines.append(f"#### {first}至{last}共{len(heads)}{'个专栏' if kind_cols else '章'}")
+            # a range reads 「专栏2至专栏9」, parts named one by one 「第三章、第五章」
+            nos = [r.no for r in parts]
+            contiguous = nos == list(range(nos[0], nos[-1] + 1))
+            named = (
+                f"{parts[0].label}至{parts[-1].label}" if contiguous else "、".join(r.label for r in parts)
+            )
+            lines.append(f"#### {named}共{len(heads)}{'个专栏' if kind_cols else '章'}")
             lines += [f"- {u.text}{cites.marks(cites.cite(u))}" for u in heads]
             continue
         n_sec = sum(len(c.sections) for c in doc.chapters)
