@@ -30,7 +30,7 @@ CONTRACT_KINDS = ("quote_not_found", "wrong_location", "dangling_marker", "unuse
 SPLIT_TUNING = {
     "dev": "是：调参用的划分",
     "test": "早期几轮调参用过 test 划分（并非从未见过）",
-    "probe": "是：调参用（eval/dev-probe.jsonl、dev-probe2.jsonl、dev-probe3.jsonl、dev-probe4.jsonl、dev-probe5.jsonl、dev-probe6.jsonl、dev-probe7.jsonl，2026-12-01 至 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
+    "probe": "是：调参用（eval/dev-probe.jsonl、dev-probe2.jsonl、dev-probe3.jsonl、dev-probe4.jsonl、dev-probe5.jsonl、dev-probe6.jsonl、dev-probe7.jsonl、dev-probe8.jsonl，2026-12-01 至 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
     "heldout": "否：从未用于调参（eval/heldout.jsonl 写于新回答层调参之前，之后未改动）",
     "heldout2": "否：从未用于调参（eval/heldout2.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在改动完成后测（f2f160c、968d9f4））",
     "heldout3": "否：从未用于调参（eval/heldout3.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在两轮结束时各测一次（968d9f4、3bc596e））",
@@ -38,6 +38,7 @@ SPLIT_TUNING = {
     "heldout5": "否：从未用于调参（eval/heldout5.jsonl 由未读代码的助手于 2026-12-02 第六轮开始时编写，写成后未看题目、未改动，只在该轮末尾测过（7265597，之后按调参划分与评审又改了几处，04bf41e、fcf7e4e 再测））",
     "heldout6": "否：从未用于调参（eval/heldout6.jsonl 由未读代码的助手于 2026-12-02 第七轮开始时编写，写成后未看题目、未改动；b7162cb 首测，该轮改动后在 ca939a4 等处再测）",
     "heldout7": "否：从未用于调参（eval/heldout7.jsonl 由未读代码的助手于 2026-12-02 第八轮开始时编写，写成后未看题目、未改动；b380ab5 首测，该轮改动后再测）",
+    "heldout8": "否：从未用于调参（eval/heldout8.jsonl 由未读代码的助手于 2026-12-02 第九轮开始时编写，写成后未看题目、未改动；0ee45b3 首测，该轮改动后再测）",
     "library": "部分：文件库题（规划 + 两部条例）由未读代码的助手编写；2026-12-01 看过一轮失败后补了同义词（企业、处罚、收钱、签字）",
     "all": "混合：含调参用的 dev 划分",
 }
@@ -56,6 +57,7 @@ QUESTION_FILES = (
     HERE / "dev-probe5.jsonl",
     HERE / "dev-probe6.jsonl",
     HERE / "dev-probe7.jsonl",
+    HERE / "dev-probe8.jsonl",
     HERE / "heldout.jsonl",
     HERE / "heldout2.jsonl",
     HERE / "heldout3.jsonl",
@@ -63,6 +65,7 @@ QUESTION_FILES = (
     HERE / "heldout5.jsonl",
     HERE / "heldout6.jsonl",
     HERE / "heldout7.jsonl",
+    HERE / "heldout8.jsonl",
     HERE / "library-questions.jsonl",
 )
 THRESHOLDS = HERE / "thresholds.json"
@@ -78,6 +81,7 @@ PLAN_SPLITS = (
     "heldout5",
     "heldout6",
     "heldout7",
+    "heldout8",
 )
 THRESHOLD_FLOOR = HERE / "thresholds-floor.json"
 REPORTS = HERE / "reports"
