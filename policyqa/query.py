@@ -39,6 +39,7 @@ class Ask(StrEnum):
     TABLE = "table"
     CLAIM = "claim"  # a premise to confirm or correct
     ISSUED = "issued"  # the document itself: who issued it, when, its 文号
+    MONEY = "money"  # the amount asked is a sum of money (with AMOUNT only)
 
 
 RE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
@@ -73,6 +74,9 @@ class Term:
     # said only in the story a question tells before what it asks (「我在柳州上班，…。规划对施工
     # 工地的扬尘怎么要求？」): context, weighed less and no constraint
     story: bool = False
+    # the weight as a share of the rarest possible word's (stats.max_idf): comparable across
+    # libraries of any size, where the IDF itself is not
+    rarity: float = 0.0
 
     @property
     def named(self) -> bool:
@@ -181,8 +185,14 @@ def expand(text: str, lex: Lexicon) -> str:
     return f"{text} {' '.join(extra)}" if extra else text
 
 
-def _asks(text: str, lex: Lexicon) -> frozenset[Ask]:
-    return frozenset(a for a in Ask if lex.ask_matches(a.value, text))
+def asks_in(text: str, lex: Lexicon) -> frozenset[Ask]:
+    """What the text asks; MONEY only when the request asks a figure and names money (「养了多少头
+    猪。规划对治污资金有什么要求？」 asks no sum)."""
+    asks = {a for a in Ask if a != Ask.MONEY and lex.ask_matches(a.value, text)}
+    request = lex.request_part(text) if Ask.AMOUNT in asks else ""
+    if lex.ask_matches(Ask.AMOUNT.value, request) and lex.ask_matches(Ask.MONEY.value, request):
+        asks.add(Ask.MONEY)
+    return frozenset(asks)
 
 
 @dataclass(frozen=True)
@@ -363,7 +373,8 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
         if place and w not in places:
             # 「贺州市」 is named 「贺州」 in 「贺州、岑溪等市」
             variants = (*variants, w.rstrip("市县区"))
-        out.append(Term(w, variants, weight, place=place, parts=parts, known=known, outside=outside))
+        rarity = weight / stats.max_idf(index)
+        out.append(Term(w, variants, weight, place, parts, known, outside, rarity=rarity))
     # a subject word the tokenizer cut into pieces or glued to its neighbours (「查酒驾」)
     low = text.lower()
     seen = " ".join(t.word for t in out)
@@ -377,7 +388,7 @@ def topic_terms(text: str, index: Index, lex: Lexicon) -> tuple[Term, ...]:
     for asked, plan in lex.synonyms:
         if asked in low and not set(plan) & covered:
             weight = max(stats.idf(index, p.lower()) for p in plan)
-            out.append(Term(plan[0], plan, weight))
+            out.append(Term(plan[0], plan, weight, rarity=weight / stats.max_idf(index)))
             covered.update(plan)
     return tuple(out)
 
@@ -471,7 +482,7 @@ def analyze(question: str, index: Index, lex: Lexicon | None = None) -> Query:
         if named:
             refs.append(named[0])
             rest = rest.replace(named[1], " ")
-    asks = _asks(asked, lex)
+    asks = asks_in(asked, lex)
     # cue phrases say what is asked, periods say when: neither is the topic
     rest = RE_PERIOD.sub(" ", rest)
     about_document = Ask.ISSUED in asks and _about_document(rest, index, lex)

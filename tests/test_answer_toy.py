@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from policyqa.cite import contract_problems
 from policyqa.index import Index, build_index, open_index
 from policyqa.lexicon import lexicon_for
 from policyqa.models import KIND_COLUMN, KIND_HEADING
-from policyqa.query import Ask, analyze
+from policyqa.query import Ask, analyze, asks_in
 from policyqa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +161,53 @@ def test_amount_the_text_does_not_give_is_partly_covered(toy: Index) -> None:
     _ok(toy, a)
     assert a.answerable and a.outcome == "partial"
     assert a.answer.startswith("《示例市规划》没有写明") and "扬尘" in a.answer
+
+
+def test_a_sum_asked_of_nothing_particular_is_not_covered() -> None:
+    """A budget or a total the documents never state (「环境保护专项资金每年安排多少亿元」) is not
+    covered; the cost of a measure they set out (改厕 补贴多少) is partly covered. Only a sum
+    carries a sum asked: 「优良天数比率达到95%」 is no 投资."""
+    from policyqa.answer.evidence import Outcome, carries_attribute, decide
+    from policyqa.query import Query, Term
+
+    lex = lexicon_for(ROOT / "kb")
+    general = (
+        Term("环境保护", ("环境保护",), 1.6, rarity=0.27),
+        Term("专项资金", ("专项资金",), 4.1, rarity=0.7),
+    )
+
+    def q(asked: str, *terms: Term) -> Query:
+        asks = asks_in(asked, lex)
+        return Query(text=asked, normalized=asked, asked=asked, terms=(*general, *terms), asks=asks)
+
+    budget = q("每年安排多少亿元环境保护专项资金？")
+    assert {Ask.AMOUNT, Ask.MONEY} <= budget.asks
+    ev = _evidence({"环境保护", "专项资金"}, coverage=0.8, attribute=False)
+    d = decide(budget, [ev], lex=lex)
+    assert d.outcome == Outcome.NOT_COVERED and d.detail == "专项资金的具体数额", d
+    toilets = q("农村改厕专项资金每户补贴多少钱？", Term("改厕", ("改厕",), 4.9, rarity=0.8))
+    assert decide(toilets, [ev], lex=lex).outcome == Outcome.PARTIAL
+    # the general question answered where a sentence gives its sum
+    assert decide(budget, [replace(ev, attribute=True)], lex=lex).outcome == Outcome.ANSWERED
+    money = lex.asks["money_figure"]
+    assert not carries_attribute(budget, "空气质量优良天数比率达到95%。", money)
+    assert carries_attribute(budget, "环境保护专项资金12亿元。", money)
+
+
+def test_a_sum_of_another_thing_does_not_answer_a_general_question(toy: Index) -> None:
+    """The sum of a particular project (「东区…示范工程…完成投资8亿元」) is that project's, not the
+    total a question naming nothing particular asks."""
+    from policyqa.answer.evidence import THRESHOLDS, _of_another
+    from policyqa.query import Query, Term
+
+    lex = lexicon_for(toy.settings.kb_dir)
+    general = Query(text="", normalized="", terms=(Term("环境保护", ("环境保护",), 1.0),))
+    assert _of_another(toy, general, frozenset({"东区", "超低排放", "投资"}), THRESHOLDS, lex)
+    assert not _of_another(toy, general, frozenset({"环境保护", "投资", "亿元"}), THRESHOLDS, lex)
+    own = Query(
+        text="", normalized="", terms=(Term("东区", ("东区",), 1.0), Term("超低排放", ("超低排放",), 1.0))
+    )
+    assert not _of_another(toy, own, frozenset({"东区", "超低排放", "投资"}), THRESHOLDS, lex)
 
 
 def test_topic_not_covered_cites_the_nearest_sections(toy: Index) -> None:
@@ -888,17 +936,17 @@ def test_a_figure_asked_of_sentences_without_one_is_partly_covered() -> None:
     lex = lexicon_for(ROOT / "kb")
 
     def q(asked: str) -> Query:
-        asks = frozenset(a for a in Ask if lex.ask_matches(a.value, asked))
+        asks = asks_in(asked, lex)
         return Query(
-            text=asked, normalized=asked, asked=asked, terms=(Term("资金", ("资金",), 3.0),), asks=asks
+            text=asked, normalized=asked, asked=asked, terms=(Term("管网", ("管网",), 3.0),), asks=asks
         )
 
     def ev(attribute: bool) -> object:
-        return _evidence({"资金"}, coverage=0.4, attribute=attribute)
+        return _evidence({"管网"}, coverage=0.4, attribute=attribute)
 
-    d = decide(q("生态环保资金一共投入多少？"), [ev(False)], lex=lex)
-    assert d.outcome == Outcome.PARTIAL and d.detail == "资金的具体数字", d
-    assert decide(q("生态环保资金一共投入多少？"), [ev(True)], lex=lex).outcome == Outcome.ANSWERED
+    d = decide(q("污水管网一共要建多少？"), [ev(False)], lex=lex)
+    assert d.outcome == Outcome.PARTIAL and d.detail == "管网的具体数字", d
+    assert decide(q("污水管网一共要建多少？"), [ev(True)], lex=lex).outcome == Outcome.ANSWERED
     story = q("不知道村里养了多少头猪，粪水乱排。规划对治污资金有什么要求？")
     assert Ask.AMOUNT in story.asks and decide(story, [ev(False)], lex=lex).outcome == Outcome.ANSWERED
 

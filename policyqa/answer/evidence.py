@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from policyqa import stats
-from policyqa.lexicon import Lexicon
+from policyqa.lexicon import Lexicon, lexicon_for
 from policyqa.models import KIND_HEADING, KIND_INDICATOR, KIND_TABLE_HEAD, KIND_TITLE, Hit, Unit
 from policyqa.query import Ask, Query, Term, asked_clauses
 from policyqa.tokenize import Tokenizer
@@ -51,6 +51,10 @@ class Thresholds:
     keep: float = 0.7  # a further sentence must score this share of the best one
     row_margin: float = 0.15  # coverage a prose sentence needs above a name-matched table row
     clause_chars: int = 90  # sentences longer than this are quoted by their relevant clauses
+    # rarity (Term.rarity: IDF as a share of the rarest word's) of a word particular enough
+    # that a sum asked of it is a measure's cost the documents leave out (partly covered), not
+    # a budget they never state (_specific)
+    specific: float = 0.5
 
 
 THRESHOLDS = Thresholds()
@@ -120,12 +124,16 @@ def has_figure(sentence: str) -> bool:
     return bool(_FIGURE.search(_YEAR_TOKEN.sub("", sentence)))
 
 
-def carries_attribute(q: Query, sentence: str) -> bool:
+def carries_attribute(q: Query, sentence: str, money: re.Pattern[str] | None = None) -> bool:
     """Does the sentence carry what is asked: for 多少, a figure in a clause that holds one of
     the question's words, or the clause after it (a long sentence's figures may be of other
-    things: 「…加大资金投入，污染防治攻坚战取得阶段性胜利」 holds 资金 and, clauses away, 8 年)."""
+    things: 「…加大资金投入，污染防治攻坚战取得阶段性胜利」 holds 资金 and, clauses away, 8 年).
+    A sum of money asked (``money``: asks.yaml ``money_figure``) is carried by a sum only: 「29项
+    指标」 is no 投资."""
     if q.has(Ask.AMOUNT) or q.has(Ask.COMPARE):
         if not has_figure(sentence):
+            return False
+        if money is not None and q.has(Ask.MONEY) and not money.search(sentence):
             return False
         clauses = [c for c in _CLAUSE_END.split(sentence) if c] or [sentence]
         if len(clauses) == 1 or not q.terms:
@@ -300,8 +308,12 @@ def gather(
     years = foreign_years(index, q)
     out: list[Evidence] = []
     qv = _question_vector(index, q, vector)
+    lex = lexicon_for(index.settings.kb_dir)
+    money = lex.asks.get("money_figure") if q.has(Ask.MONEY) else None
+    general = money is not None and not _specific(q, t, lex)
     for rank, u in _candidates(index, q, hits, limit):
-        sents = [u.text] if u.kind == KIND_INDICATOR else [s for s, _ in stats.sentence_tokens(index, u)]
+        tokened = [(u.text, frozenset())] if u.kind == KIND_INDICATOR else stats.sentence_tokens(index, u)
+        sents = [s for s, _ in tokened]
         own = sentence_similarity(index, u, qv, len(sents))
         context = u.label.split(" › ")[-1].lower()
         for i, s in enumerate(sents or [u.text]):
@@ -316,7 +328,9 @@ def gather(
             if years and not any(y in s for y in years):
                 cov *= 0.5
             d = dense.get(u.id, 0.0)
-            attr = carries_attribute(q, s)
+            attr = carries_attribute(q, s, money)
+            if attr and money is not None and general and _of_another(index, q, tokened[i][1], t, lex):
+                attr = False
             score = (
                 cov
                 + t.dense_weight * max(0.0, d - 0.75)
@@ -429,6 +443,10 @@ def decide(
         return Decision(
             Outcome.NOT_COVERED, "「" + "、".join(outside[:3]) + "」" if outside else "这一问题", (best,)
         )
+    if q.has(Ask.MONEY) and not any(e.attribute for e in evidence[:8]) and not _specific(q, t, lex):
+        # a sum asked of nothing more particular than words most parts use (生态环境保护、财政、
+        # 自治区): a budget or a tax the documents never state, not a measure's cost left out
+        return Decision(Outcome.NOT_COVERED, f"{asked_head(q, lex) or '这笔资金'}的具体数额", (best,))
     strong = [e for e in evidence if e.coverage >= t.answer and e.subject]
     if strong and years_missing(q, strong, index_years):
         return Decision(Outcome.NOT_COVERED, f"{index_years[0]}年的情况", (best,))
@@ -516,6 +534,36 @@ def decide(
         detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
         return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def _specific(q: Query, t: Thresholds, lex: Lexicon | None) -> bool:
+    """Does the question name something particular besides money: a topic word the documents
+    use in few parts (rarity ≥ ``Thresholds.specific``: 厕所, 储备库, 柴油货车), not a money word
+    (asks.yaml ``money``) nor a place?"""
+    return any(
+        x.known
+        and not x.place
+        and not x.story
+        and x.rarity >= t.specific
+        and not (lex is not None and lex.ask_matches(Ask.MONEY.value, x.word))
+        for x in q.terms
+    )
+
+
+def _of_another(index: Index, q: Query, tokens: frozenset[str], t: Thresholds, lex: Lexicon) -> bool:
+    """Does the sentence name something particular the question does not (a project, a basin,
+    a city: a word of rarity ≥ ``Thresholds.specific`` that is no money word)? Its sum is that
+    thing's (「左右江…试点…完成投资82亿元」), not the total a general question asks."""
+    asked = {v.lower() for x in q.terms for v in x.variants}
+    floor = t.specific * stats.max_idf(index)
+    return any(
+        len(w) >= 2
+        and w not in asked
+        and not any(w in a or a in w for a in asked)
+        and not lex.ask_matches(Ask.MONEY.value, w)
+        and stats.idf(index, w) >= floor
+        for w in tokens
+    )
 
 
 def _dated_first(q: Query, strong: list[Evidence]) -> list[Evidence]:
