@@ -144,6 +144,12 @@ def test_where_names_the_place(toy: Index) -> None:
     a = ask(toy, "扬尘整治写在哪一部分？")
     _ok(toy, a)
     assert a.outcome == "answered" and a.citations[0].location.column_no == 2
+    # several parts asked for by the topic they mention; with a part named it is the part's outline
+    for asked in ("规划在哪些章节提到了超低排放？", "提到超低排放的有哪几节？"):
+        q = analyze(asked, toy)
+        assert choose(q, toy) == Intent.WHERE and [t.word for t in q.terms] == ["超低排放"], asked
+        assert "第二章" in ask(toy, asked).answer
+    assert choose(analyze("第二章有哪几节？", toy), toy) != Intent.WHERE
 
 
 def test_false_premise_is_corrected_and_true_premise_confirmed(toy: Index) -> None:
