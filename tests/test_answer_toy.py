@@ -832,6 +832,29 @@ def test_a_figure_asked_for_a_city_the_text_gives_only_for_the_whole() -> None:
         assert decide(q(asked, place), [whole], lex=lex).detail != f"{place}的具体数字", asked
 
 
+def test_a_topic_written_without_the_place_asked_is_partly_covered() -> None:
+    """「玉林城区…烟花爆竹…」: the sentence on the topic names no 玉林, which halves its coverage
+    for ranking; it still covers the topic, so the answer is partly covered, not refused."""
+    from policyqa.answer.evidence import Outcome, decide
+    from policyqa.query import Query, Term
+
+    lex = lexicon_for(ROOT / "kb")
+    terms = (
+        Term("玉林", ("玉林",), 3.4, place=True),
+        Term("城区", ("城区",), 4.1),
+        Term("烟花爆竹", ("烟花爆竹",), 4.5),
+        Term("禁放", ("禁放",), 5.0),
+    )
+    asked = "玉林城区烟花爆竹是全部禁放吗？"
+    q = Query(text=asked, normalized=asked, asked=asked, terms=terms, asks=asks_in(asked, lex))
+    ev = _evidence({"烟花爆竹", "禁放"}, coverage=0.28, dense=0.8, unplaced=True)
+    d = decide(q, [ev], lex=lex)
+    assert d.outcome == Outcome.PARTIAL and "玉林" in d.detail, d
+    # a sentence that holds no topic word is no cover, placed or not
+    other = _evidence({"城区"}, coverage=0.1, subject=False, dense=0.8, unplaced=True)
+    assert decide(q, [other], lex=lex).outcome == Outcome.NOT_COVERED
+
+
 def test_a_question_left_open_after_another_is_asked_too(toy: Index) -> None:
     lex = lexicon_for(toy.settings.kb_dir)
     assert lex.request_part("听说要禁止打鱼了？还会不会放鱼苗啊") == "听说要禁止打鱼了？还会不会放鱼苗啊"

@@ -508,7 +508,9 @@ def decide(
         headed = [e for e in evidence[:3] if subj.word in e.found and subj.found_in(e.unit.label.lower())]
         if headed:
             return Decision(Outcome.ANSWERED, "", tuple(headed + [e for e in evidence if e not in headed]))
-    top_cov = max(e.coverage for e in evidence)
+    # a sentence on the topic that does not name the place asked covers the topic, if not the
+    # place: its coverage before the place halved it (gather) decides covered or not
+    top_cov = max(min(1.0, e.coverage * 2) if e.unplaced else e.coverage for e in evidence)
     top_dense = max(e.dense for e in evidence)
     if (top_cov >= t.partial or _leads(q, evidence, t)) and (
         any(e.subject for e in evidence[:5]) or top_dense >= t.dense_floor
