@@ -30,7 +30,7 @@ CONTRACT_KINDS = ("quote_not_found", "wrong_location", "dangling_marker", "unuse
 SPLIT_TUNING = {
     "dev": "是：调参用的划分",
     "test": "早期几轮调参用过 test 划分（并非从未见过）",
-    "probe": "是：调参用（eval/dev-probe.jsonl、dev-probe2.jsonl、dev-probe3.jsonl、dev-probe4.jsonl、dev-probe5.jsonl、dev-probe6.jsonl、dev-probe7.jsonl、dev-probe8.jsonl，2026-12-01 至 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
+    "probe": "是：调参用（eval/dev-probe.jsonl、dev-probe2.jsonl、dev-probe3.jsonl、dev-probe4.jsonl、dev-probe5.jsonl、dev-probe6.jsonl、dev-probe7.jsonl、dev-probe8.jsonl、dev-probe9.jsonl（只含市民口语题与越界题），2026-12-01 至 12-02 由未读代码的助手编写，每批写成后先测一次再调）",
     "heldout": "否：从未用于调参（eval/heldout.jsonl 写于新回答层调参之前，之后未改动）",
     "heldout2": "否：从未用于调参（eval/heldout2.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在改动完成后测（f2f160c、968d9f4））",
     "heldout3": "否：从未用于调参（eval/heldout3.jsonl 由未读代码的助手于 2026-12-02 编写，写成后未看题目、未改动，只在两轮结束时各测一次（968d9f4、3bc596e））",
@@ -58,6 +58,7 @@ QUESTION_FILES = (
     HERE / "dev-probe6.jsonl",
     HERE / "dev-probe7.jsonl",
     HERE / "dev-probe8.jsonl",
+    HERE / "dev-probe9.jsonl",
     HERE / "heldout.jsonl",
     HERE / "heldout2.jsonl",
     HERE / "heldout3.jsonl",
