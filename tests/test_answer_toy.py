@@ -195,6 +195,13 @@ def test_a_sum_asked_of_nothing_particular_is_not_covered() -> None:
     assert decide(toilets, [ev], lex=lex).outcome == Outcome.PARTIAL
     # the general question answered where a sentence gives its sum
     assert decide(budget, [replace(ev, attribute=True)], lex=lex).outcome == Outcome.ANSWERED
+    # a count or an area asked beside a money word is no sum (「对多少公顷公益林实施补助」)
+    from policyqa.answer.evidence import money_asked
+
+    assert money_asked(budget, lex)
+    assert not money_asked(q("对多少公顷公益林实施专项资金补助？"), lex)
+    assert not money_asked(q("专项资金试点有几个？"), lex)
+    assert money_asked(q("专项资金总额是多少亿元？"), lex)
     money = lex.asks["money_figure"]
     assert not carries_attribute(budget, "空气质量优良天数比率达到95%。", money)
     assert carries_attribute(budget, "环境保护专项资金12亿元。", money)

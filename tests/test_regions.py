@@ -157,19 +157,3 @@ def test_the_country_named_beside_the_plans_own_region_is_still_another_region(g
     assert _refusal(gx, "广西的空气质量优良天数比率在全国排第几？") is None
     # nor is asking how the region stands in the country, which asks no figure of it
     assert _refusal(gx, "广西的空气质量在全国是什么水平？") is None
-
-
-def test_a_region_of_the_plans_own_kind_asked_for_is_another_region(gx: Index) -> None:
-    """「…排名第一的是哪个省」 asks which province: a province's plan knows its own cities only."""
-    lex = lexicon_for(gx.settings.kb_dir)
-    for question, kind in [
-        ("森林覆盖率最高的是哪个省？", "province"),
-        ("哪些国家的森林覆盖率更高？", "country"),
-    ]:
-        r = _refusal(gx, question)
-        assert r is not None and r.kind == guard.RefusalKind.OTHER_REGION, (question, r)
-        assert r.detail == lex.message(f"other_regions.{kind}")
-    # a city of its own asked for is the plan's
-    assert _refusal(gx, "哪个市的空气质量优良天数比率最高？") is None
-    # nor is a question about the plan's own region's rank
-    assert _refusal(gx, "广西的森林覆盖率排全国第二，那第一是哪个省？") is None

@@ -309,7 +309,7 @@ def gather(
     out: list[Evidence] = []
     qv = _question_vector(index, q, vector)
     lex = lexicon_for(index.settings.kb_dir)
-    money = lex.asks.get("money_figure") if q.has(Ask.MONEY) else None
+    money = lex.asks.get("money_figure") if money_asked(q, lex) else None
     general = money is not None and not _specific(q, t, lex)
     for rank, u in _candidates(index, q, hits, limit):
         tokened = [(u.text, frozenset())] if u.kind == KIND_INDICATOR else stats.sentence_tokens(index, u)
@@ -443,7 +443,7 @@ def decide(
         return Decision(
             Outcome.NOT_COVERED, "「" + "、".join(outside[:3]) + "」" if outside else "这一问题", (best,)
         )
-    if q.has(Ask.MONEY) and not any(e.attribute for e in evidence[:8]) and not _specific(q, t, lex):
+    if money_asked(q, lex) and not any(e.attribute for e in evidence[:8]) and not _specific(q, t, lex):
         # a sum asked of nothing more particular than words most parts use (生态环境保护、财政、
         # 自治区): a budget or a tax the documents never state, not a measure's cost left out
         return Decision(Outcome.NOT_COVERED, f"{asked_head(q, lex) or '这笔资金'}的具体数额", (best,))
@@ -536,6 +536,24 @@ def decide(
         detail = "「" + "、".join(unwritten[:3]) + "」" if unwritten else "这一细节"
         return Decision(Outcome.PARTIAL, detail, tuple(evidence))
     return Decision(Outcome.NOT_COVERED, _absent(q, missing_terms(q, evidence)), (best,))
+
+
+def money_asked(q: Query, lex: Lexicon | None) -> bool:
+    """Is the figure asked a sum of money: money named in the request (``Ask.MONEY``), and the
+    measure after the cue a sum (多少亿元) or, with none, the word the figure is of
+    (``asked_head``) a money word or none read? 「对多少公顷公益林实施补助」 asks hectares,
+    「补助覆盖的面积是多少」 an area."""
+    if lex is None or not q.has(Ask.MONEY):
+        return False
+    request = asked_clauses(lex.request_part(q.asked), lex).lower()
+    cue, unit = lex.asks.get("amount"), lex.asks.get("counted_follows")
+    m = cue.search(request) if cue is not None else None
+    measure = unit.match(request[m.end() :]) if m is not None and unit is not None else None
+    if measure is not None:
+        # 多少亿元 is a sum whatever it is of (总额, 估算); 多少公顷, 几个 are counts
+        return lex.ask_matches(Ask.MONEY.value, measure.group(0))
+    head = asked_head(q, lex)
+    return head is None or lex.ask_matches(Ask.MONEY.value, head)
 
 
 def _specific(q: Query, t: Thresholds, lex: Lexicon | None) -> bool:

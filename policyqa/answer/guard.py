@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 
 NATIONAL = ("全国", "中华人民共和国")  # how metadata names a country-wide document's region
-# the kinds of region in kb/lexicon/regions.tsv, narrowest first
-REGION_KINDS = ("area", "city", "province", "country")
 
 
 class RefusalKind(StrEnum):
@@ -379,26 +377,6 @@ def _wider(q: Query, names: list[str], lex: Lexicon, national: bool) -> list[str
     return [n for n in names if (r := lex.region(n)) is not None and r.kind == "country"]
 
 
-def region_kind_asked(q: Query, index: Index, lex: Lexicon) -> Refusal | None:
-    """「…全国排名第一的是哪个省」: a region of the documents' own kind or a wider one asked for
-    by its kind (asks.yaml ``region_asked_<kind>``, kinds as in regions.tsv). A province's
-    documents know its own cities, not which province or country stands where; a national
-    document, or one of a narrower region than the kind asked, passes; so does a question that
-    names the document's own region (「广西…位居全国第二，那第一是哪个省」 is about its rank)."""
-    request = asked_clauses(lex.request_part(q.asked), lex)
-    asked = [k for k in REGION_KINDS if lex.ask_matches(f"region_asked_{k}", request)]
-    if not asked:
-        return None
-    scopes = doc_scopes(index, lex)
-    for d in docs_in_scope(q, index):
-        _, own, national = scopes[d]
-        tops = [r.kind for n in own if (r := lex.region(n)) is not None and r.parent not in own]
-        width = max((REGION_KINDS.index(k) for k in tops if k in REGION_KINDS), default=None)
-        if national or width is None or REGION_KINDS.index(asked[-1]) < width or own & set(q.regions):
-            return None
-    return Refusal(RefusalKind.OTHER_REGION, lex.message(f"other_regions.{asked[-1]}"))
-
-
 def conflicting_docs(q: Query, index: Index, lex: Lexicon, hits: list[Hit]) -> dict[str, Refusal]:
     """The documents in scope that cannot answer for the period or region the question names:
     another five-year period than the document's own, or another region than its own (a
@@ -469,9 +447,6 @@ def after_search(
         return next(iter(bad.values())), [], bad
     # a firm or an office holder no document names, once the region is known to be the documents'
     # own (「北京市生态环境局局长是谁」 is about Beijing before it is about a title)
-    kind = region_kind_asked(q, index, lex)
-    if kind is not None:
-        return kind, left, bad
     unnamed = unknown_organization(q, index, lex) or unknown_person(q, index, lex)
     if unnamed:
         return Refusal(RefusalKind.NOT_COVERED, unnamed), left, bad
